@@ -59,31 +59,43 @@ def shingles(text: str, *, n: int = 3) -> frozenset[str]:
 
 
 def drop_near_duplicates(ranked: Sequence[Chunk], *, threshold: float = 0.9) -> list[Chunk]:
-    """Keep one chunk of each group of near-identical chunks: the newest version, at the group's best rank.
+    """Keep the newest version of each document and one chunk of each group of near-identical chunks.
 
-    Two chunks are near duplicates when their content hashes match or their word 3-gram sets have a Jaccard
-    similarity of at least `threshold` (an old copy of a page and its current version, a file checked into two
-    folders). Comparing text rather than vectors keeps this independent of the index backend.
+    Versions: two documents with the same title whose chunks share a heading path or near-identical text are
+    copies of one page (an archived copy, a re-export); every chunk of the older one is dropped, so a stale fact
+    never outranks the current one. Near duplicates: chunks whose content hashes match or whose word 3-gram sets
+    have a Jaccard similarity of at least `threshold` (a file checked into two folders); the newest is kept at
+    the group's best rank. Comparing text rather than vectors keeps this independent of the index backend.
     """
-    kept: list[Chunk] = []
-    kept_shingles: list[frozenset[str]] = []
-    for chunk in ranked:
-        grams = shingles(chunk.text)
-        twin = next(
-            (
-                i
-                for i, other in enumerate(kept)
-                if other.content_hash == chunk.content_hash or _jaccard(grams, kept_shingles[i]) >= threshold
-            ),
-            None,
-        )
+    grams = [shingles(chunk.text) for chunk in ranked]
+
+    def similar(i: int, j: int) -> bool:
+        a, b = ranked[i], ranked[j]
+        return a.content_hash == b.content_hash or _jaccard(grams[i], grams[j]) >= threshold
+
+    superseded: set[str] = set()
+    for i, a in enumerate(ranked):
+        for j in range(i + 1, len(ranked)):
+            b = ranked[j]
+            if a.doc_id == b.doc_id or a.updated_at == b.updated_at or not _same_title(a, b):
+                continue
+            if a.heading_path == b.heading_path or similar(i, j):
+                superseded.add(a.doc_id if a.updated_at < b.updated_at else b.doc_id)
+
+    kept: list[int] = []
+    for i, chunk in enumerate(ranked):
+        if chunk.doc_id in superseded:
+            continue
+        twin = next((slot for slot, j in enumerate(kept) if similar(i, j)), None)
         if twin is None:
-            kept.append(chunk)
-            kept_shingles.append(grams)
-        elif chunk.updated_at > kept[twin].updated_at:
-            kept[twin] = chunk
-            kept_shingles[twin] = grams
-    return kept
+            kept.append(i)
+        elif chunk.updated_at > ranked[kept[twin]].updated_at:
+            kept[twin] = i
+    return [ranked[i] for i in kept]
+
+
+def _same_title(a: Chunk, b: Chunk) -> bool:
+    return bool(a.title.strip()) and a.title.strip().casefold() == b.title.strip().casefold()
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

@@ -6,7 +6,7 @@ the values it needs as arguments. With nothing configured, everything is embedde
     RAGBOT_DATA_DIR=./.ragbot
     RAGBOT_EMBEDDING__MODEL=all-MiniLM-L6-v2
     RAGBOT_RETRIEVAL__RRF_K=60
-    RAGBOT_ANSWER__MIN_CONFIDENCE=0.45
+    RAGBOT_ANSWER__MIN_CONFIDENCE=0.32
 
 Secrets (added by later roles) are `SecretStr` and may be read from files in `RAGBOT_SECRETS_DIR`.
 """
@@ -81,7 +81,7 @@ class AnswerSettings(_Section):
     """The extractive answerer (the default generator, and the degraded mode later)."""
 
     # Calibrated on examples/qa.jsonl (see docs/BENCHMARKS.md): below this, the answer is a refusal.
-    min_confidence: float = Field(0.45, ge=0.0, le=1.0)
+    min_confidence: float = Field(0.32, ge=0.0, le=1.0)
     max_sentences: int = Field(3, ge=1, le=10)
     passages: int = Field(5, ge=1, le=20, description="Top passages the answer may quote from.")
 

@@ -87,8 +87,8 @@ class Retriever:
             weights={"bm25": self._settings.bm25_weight, "dense": self._settings.dense_weight},
             k=self._settings.rrf_k,
         )
-        # De-duplication may drop a few; fetch some spare so k survive.
-        wanted = fused[: k * 2 + 10]
+        # De-duplication may drop some; look at spare candidates so k survive and old versions are recognised.
+        wanted = fused[: k * 4 + 20]
         chunks = self._index.chunks([hit.chunk_id for hit in wanted])
         hits = {hit.chunk_id: hit for hit in wanted}
         unique = drop_near_duplicates(
