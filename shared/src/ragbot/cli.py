@@ -185,33 +185,37 @@ class _Session:
         from ragbot.bootstrap import build_embedder, build_generator, build_index, build_retriever
 
         settings = _settings()
-        self.principals = tuple(principals or (EVERYONE,))
+        self.principals = tuple(principals or (EVERYONE,))  # validated by Question on every ask
         self.embedder = build_embedder(settings)
         self.index = build_index(settings)
         self.retriever = build_retriever(settings, embedder=self.embedder, index=self.index)
         self.generator = build_generator(settings, embedder=self.embedder)
 
-    def ask(self, text: str) -> tuple[Question, Answer, list[Passage]]:
+    def ask(self, question: Question) -> tuple[Answer, list[Passage]]:
         from ragbot.errors import InputError
         from ragbot.flow import answer
 
         if self.index.stats().chunks == 0:
             raise InputError("the index is empty: run 'ragbot ingest PATH' first")
         started = time.perf_counter()
-        question = Question(question_id=uuid.uuid4().hex, text=text, principals=self.principals)
         retrieved = self.retriever.retrieve(question.text, principals=question.principals)
         reply = answer(question, retrieved.passages, generator=self.generator)
         timings = {**retrieved.timings_ms, **reply.timings_ms, "total": _ms_since(started)}
-        return question, reply.model_copy(update={"timings_ms": timings}), retrieved.passages
+        return reply.model_copy(update={"timings_ms": timings}), retrieved.passages
 
     def close(self) -> None:
         self.index.close()
 
 
+def _question(text: str, principals: Sequence[str] | None) -> Question:
+    return Question(question_id=uuid.uuid4().hex, text=text, principals=tuple(principals or (EVERYONE,)))
+
+
 def _ask(args: argparse.Namespace) -> int:
-    session = _Session(args.principals)
+    question = _question(args.question, args.principals)  # bad input fails before the model loads
+    session = _Session(question.principals)
     try:
-        question, reply, passages = session.ask(args.question)
+        reply, passages = session.ask(question)
     finally:
         session.close()
     if args.json:
@@ -236,7 +240,7 @@ def _chat(args: argparse.Namespace) -> int:
             if not text or text.lower() in {"exit", "quit"}:
                 return 0
             try:
-                _, reply, _ = session.ask(text)
+                reply, _ = session.ask(_question(text, session.principals))
             except (InputError, ValidationError) as err:
                 print(f"ragbot: {err}")
                 continue
