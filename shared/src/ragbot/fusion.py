@@ -66,39 +66,55 @@ def drop_near_duplicates(ranked: Sequence[Chunk], *, threshold: float = 0.9) -> 
     never outranks the current one. Near duplicates: chunks whose content hashes match or whose word 3-gram sets
     have a Jaccard similarity of at least `threshold` (a file checked into two folders); the newest is kept at
     the group's best rank. Comparing text rather than vectors keeps this independent of the index backend.
+
+    Cost is near-linear: an inverted index over 3-grams finds the only chunks worth comparing.
     """
     grams = [shingles(chunk.text) for chunk in ranked]
+    same_hash: dict[str, list[int]] = {}
+    for i, chunk in enumerate(ranked):
+        same_hash.setdefault(chunk.content_hash, []).append(i)
+    postings: dict[str, list[int]] = {}
+    for i, chunk_grams in enumerate(grams):
+        for gram in chunk_grams:
+            postings.setdefault(gram, []).append(i)
 
-    def similar(i: int, j: int) -> bool:
-        a, b = ranked[i], ranked[j]
-        return a.content_hash == b.content_hash or _jaccard(grams[i], grams[j]) >= threshold
+    def twins(i: int) -> set[int]:
+        """Indexes of the chunks near-identical to chunk i."""
+        shared: dict[int, int] = {}
+        for gram in grams[i]:
+            for j in postings[gram]:
+                if j != i:
+                    shared[j] = shared.get(j, 0) + 1
+        found = {j for j, n in shared.items() if n / (len(grams[i]) + len(grams[j]) - n) >= threshold}
+        return found | {j for j in same_hash[ranked[i].content_hash] if j != i}
+
+    similar = [twins(i) for i in range(len(ranked))]
 
     superseded: set[str] = set()
-    for i, a in enumerate(ranked):
-        for j in range(i + 1, len(ranked)):
-            b = ranked[j]
-            if a.doc_id == b.doc_id or a.updated_at == b.updated_at or not _same_title(a, b):
-                continue
-            if a.heading_path == b.heading_path or similar(i, j):
-                superseded.add(a.doc_id if a.updated_at < b.updated_at else b.doc_id)
+    by_title: dict[str, list[int]] = {}
+    for i, chunk in enumerate(ranked):
+        if chunk.title.strip():
+            by_title.setdefault(chunk.title.strip().casefold(), []).append(i)
+    for members in by_title.values():
+        for a_pos, i in enumerate(members):
+            for j in members[a_pos + 1 :]:
+                a, b = ranked[i], ranked[j]
+                if a.doc_id == b.doc_id or a.updated_at == b.updated_at:
+                    continue
+                if a.heading_path == b.heading_path or j in similar[i]:
+                    superseded.add(a.doc_id if a.updated_at < b.updated_at else b.doc_id)
 
     kept: list[int] = []
+    slot_of: dict[int, int] = {}
     for i, chunk in enumerate(ranked):
         if chunk.doc_id in superseded:
             continue
-        twin = next((slot for slot, j in enumerate(kept) if similar(i, j)), None)
+        twin = next((slot_of[j] for j in sorted(similar[i]) if j in slot_of), None)
         if twin is None:
+            slot_of[i] = len(kept)
             kept.append(i)
-        elif chunk.updated_at > ranked[kept[twin]].updated_at:
-            kept[twin] = i
+        else:
+            slot_of[i] = twin
+            if chunk.updated_at > ranked[kept[twin]].updated_at:
+                kept[twin] = i
     return [ranked[i] for i in kept]
-
-
-def _same_title(a: Chunk, b: Chunk) -> bool:
-    return bool(a.title.strip()) and a.title.strip().casefold() == b.title.strip().casefold()
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / len(a | b)
