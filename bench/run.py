@@ -42,7 +42,9 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def quality(data: Path, embedder: SentenceTransformerEmbedder, chunker: Chunker) -> dict[str, object]:
+def quality(
+    data: Path, embedder: SentenceTransformerEmbedder, chunker: Chunker, *, sweep: bool = False
+) -> dict[str, object]:
     """nDCG@10 etc. for the three modes on NFCorpus dev (tuning) and test (report), from one index."""
     results: dict[str, object] = {}
     index = nfcorpus_index(data, embedder, chunker)
@@ -55,18 +57,18 @@ def quality(data: Path, embedder: SentenceTransformerEmbedder, chunker: Chunker)
             retriever = Retriever(embedder=embedder, index=index, settings=Settings().retrieval)
             rows.append(score_rankings(retriever, queries, qrels, mode=mode))
             print(split, rows[-1], flush=True)
-        if split == "nfcorpus-dev":
+        if sweep and split == "nfcorpus-dev":
             # The tuning sweep: fusion weights and RRF k, on dev only.
-            sweep = []
+            grid = []
             for bm25_weight in (0.6, 0.8, 1.0, 1.2, 1.5):
                 for rrf_k in (20, 60, 100):
                     s = RetrievalSettings(bm25_weight=bm25_weight, dense_weight=1.0, rrf_k=rrf_k)
                     r = score_rankings(
                         Retriever(embedder=embedder, index=index, settings=s), queries, qrels, mode="hybrid"
                     )
-                    sweep.append({"bm25_weight": bm25_weight, "rrf_k": rrf_k, "ndcg@10": r["ndcg@10"]})
-            results["dev_sweep"] = sweep
-            print("sweep", sorted(sweep, key=lambda x: -float(x["ndcg@10"]))[:5], flush=True)
+                    grid.append({"bm25_weight": bm25_weight, "rrf_k": rrf_k, "ndcg@10": r["ndcg@10"]})
+            results["dev_sweep"] = grid
+            print("sweep", sorted(grid, key=lambda x: -float(x["ndcg@10"]))[:5], flush=True)
         results[split] = rows
     index.close()
     return results
@@ -180,6 +182,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--only", choices=["quality", "throughput", "latency"])
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--sweep", action="store_true", help="also sweep fusion weights and RRF k on the dev split")
     args = parser.parse_args()
     if not (args.data / "nfcorpus" / "corpus.jsonl").is_file():
         print(f"bench: NFCorpus not found under {args.data} (use --data)", file=sys.stderr)
@@ -190,7 +193,7 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     report: dict[str, object] = {"machine": machine(), "date": datetime.now(tz=UTC).date().isoformat()}
     if args.only in (None, "quality"):
-        report["quality"] = quality(args.data, embedder, chunker)
+        report["quality"] = quality(args.data, embedder, chunker, sweep=args.sweep)
     if args.only in (None, "throughput"):
         report["throughput"] = throughput(args.data, embedder, chunker, docs=1000)
     if args.only in (None, "latency"):
