@@ -28,6 +28,7 @@ import numpy as np
 
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
+from ragbot.bootstrap import build_chunker
 from ragbot.evaluation.beir import load_corpus, load_qrels, load_queries
 from ragbot.evaluation.retrieval import build_beir_index, score_rankings
 from ragbot.flow.retrieve import Retriever
@@ -87,8 +88,6 @@ def nfcorpus_index(data: Path, embedder: SentenceTransformerEmbedder, chunker: C
 
 def throughput(data: Path, embedder: SentenceTransformerEmbedder, chunker: Chunker, *, docs: int) -> dict[str, object]:
     """Ingest throughput (load-free: chunk + embed + store) against raw model.encode on the same chunk texts."""
-    from ragbot.evaluation.retrieval import build_beir_index
-
     corpus = load_corpus(data / "nfcorpus" / "corpus.jsonl")[:docs]
     with tempfile.TemporaryDirectory() as tmp:
         index = EmbeddedIndex(Path(tmp))
@@ -189,7 +188,7 @@ def main() -> int:
         return 2
     settings = Settings()
     embedder = SentenceTransformerEmbedder(settings.embedding.model, batch_size=settings.embedding.batch_size)
-    chunker = Chunker(target_tokens=settings.chunking.target_tokens, overlap_tokens=settings.chunking.overlap_tokens)
+    chunker = build_chunker(settings)
     OUT.mkdir(exist_ok=True)
     report: dict[str, object] = {"machine": machine(), "date": datetime.now(tz=UTC).date().isoformat()}
     if args.only in (None, "quality"):

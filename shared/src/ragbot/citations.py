@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ragbot.models import Citation, Passage
 
-__all__ = ["REFUSAL", "cite", "snippet"]
+__all__ = ["REFUSAL", "cite", "closest_sources", "snippet"]
 
 REFUSAL = "I couldn't find that in the documents I can see."
+CLOSEST_SOURCES = 3
+"""How many sources a refusal shows, best first, so the reader can look for themselves."""
 
 
 def snippet(text: str, *, limit: int = 240) -> str:
@@ -29,3 +33,8 @@ def cite(passage: Passage, *, quoted: str | None = None) -> Citation:
         heading_path=chunk.heading_path,
         snippet=snippet(quoted if quoted is not None else chunk.text),
     )
+
+
+def closest_sources(passages: Sequence[Passage]) -> tuple[Citation, ...]:
+    """The citations a refusal shows instead of an answer."""
+    return tuple(cite(p) for p in passages[:CLOSEST_SOURCES])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragbot.citations import REFUSAL, cite
+from ragbot.citations import REFUSAL, cite, closest_sources
 from ragbot.ingestion.chunk import split_sentences
 from ragbot.models import Answer, Citation, Passage, Question
 from ragbot.ports import Embedder
@@ -110,7 +110,7 @@ class ExtractiveGenerator:
     def _refusal(self, passages: Sequence[Passage], *, confidence: float, reason: str) -> Answer:
         return Answer(
             text=REFUSAL,
-            citations=tuple(cite(p) for p in passages[:3]),
+            citations=closest_sources(passages),
             refused=True,
             reason=reason,
             model=self.name,

@@ -22,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.extractive import ExtractiveGenerator
+from ragbot.bootstrap import build_chunker
 from ragbot.errors import InputError
 from ragbot.evaluation.metrics import percentile
 from ragbot.flow.answer import answer
 from ragbot.flow.retrieve import Retriever
-from ragbot.ingestion.chunk import Chunker
 from ragbot.ingestion.pipeline import ingest
 from ragbot.models import EVERYONE, Answer, Passage, Question
 from ragbot.ports import Embedder
@@ -98,11 +98,10 @@ def evaluate_answers(
     """Ingest `docs` into a temporary store and answer every item as its asker. Returns (summary, records)."""
     if not docs.is_dir():
         raise InputError(f"--docs must be a folder: {docs}")
-    chunker = Chunker(target_tokens=settings.chunking.target_tokens, overlap_tokens=settings.chunking.overlap_tokens)
     with tempfile.TemporaryDirectory(prefix="ragbot-eval-") as tmp:
         index = EmbeddedIndex(Path(tmp))
         try:
-            ingest([docs], index=index, embedder=embedder, chunker=chunker)
+            ingest([docs], index=index, embedder=embedder, chunker=build_chunker(settings))
             missing = sorted({g for item in items for g in item.gold_docs} - set(index.documents()))
             if missing:
                 raise InputError(f"gold_docs not found under {docs}: {', '.join(missing[:5])}")

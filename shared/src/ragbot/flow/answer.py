@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Sequence
 
-from ragbot.citations import REFUSAL, cite
+from ragbot.citations import REFUSAL, cite, closest_sources
 from ragbot.models import Answer, Passage, Question
 from ragbot.ports import Generator
 
@@ -61,7 +61,7 @@ def check_citations(draft: Answer, passages: Sequence[Passage]) -> Answer:
                 "text": REFUSAL,
                 "refused": True,
                 "reason": "no valid citation",
-                "citations": tuple(cite(p) for p in passages[:3]),
+                "citations": closest_sources(passages),
                 "usage": usage,
             }
         )
