@@ -1,3 +1,9 @@
+import hashlib
+import io
+import os
+import re
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -139,3 +145,117 @@ def test_invalid_acl_sidecars_are_rejected_with_a_reason(tmp_path: Path, sidecar
     (tmp_path / ".ragbot-acl.toml").write_text(sidecar)
     with pytest.raises(InputError, match=message):
         load_acl_rules(tmp_path)
+
+
+def _docx(path: Path, build, *, core_title: str = "", modified: datetime | None = None) -> Path:  # type: ignore[no-untyped-def]
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = core_title
+    if modified is not None:
+        document.core_properties.modified = modified
+    build(document)
+    document.save(str(path))
+    return path
+
+
+def test_docx_becomes_markdown_in_document_order(tmp_path: Path) -> None:
+    def build(d) -> None:  # type: ignore[no-untyped-def]
+        d.add_paragraph("Leave policy", style="Title")
+        d.add_heading("Annual leave", level=1)
+        d.add_paragraph("Staff get 25 days.")
+        d.add_paragraph("Ask your manager", style="List Bullet")
+        d.add_paragraph("In writing", style="List Bullet 2")
+        d.add_paragraph("Book in the HR portal", style="List Number")
+        table = d.add_table(rows=2, cols=2)
+        for (row, col), text in {(0, 0): "Years", (0, 1): "Days", (1, 0): "5+", (1, 1): "27 | more"}.items():
+            table.cell(row, col).text = text
+        d.add_heading("Sick leave", level=2)
+        d.add_heading("Evidence", level=6)
+        d.add_paragraph("Tell HR on day one.")
+
+    path = _docx(tmp_path / "leave.docx", build, core_title="Leave and absence", modified=datetime(2026, 2, 3, 4, 5))
+    doc = load(path)
+    assert doc.title == "Leave and absence"
+    assert doc.updated_at == datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
+    assert doc.text == (
+        "# Leave policy\n\n# Annual leave\n\nStaff get 25 days.\n\n"
+        "- Ask your manager\n  - In writing\n- Book in the HR portal\n\n"
+        "| Years | Days |\n| --- | --- |\n| 5+ | 27 / more |\n\n"
+        "## Sick leave\n\n###### Evidence\n\nTell HR on day one.\n"
+    )
+    assert doc.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_docx_title_falls_back_to_the_first_heading_1_or_title_paragraph(tmp_path: Path) -> None:
+    def heading_first(d) -> None:  # type: ignore[no-untyped-def]
+        d.add_paragraph("Intro text.")
+        d.add_heading("Travel", level=2)
+        d.add_heading("Expense policy", level=1)
+
+    def title_first(d) -> None:  # type: ignore[no-untyped-def]
+        d.add_paragraph("Security handbook", style="Title")
+        d.add_heading("Passwords", level=1)
+
+    assert load(_docx(tmp_path / "a.docx", heading_first)).title == "Expense policy"
+    assert load(_docx(tmp_path / "b.docx", title_first)).title == "Security handbook"
+    assert load(_docx(tmp_path / "remote_work.docx", lambda d: d.add_paragraph("Only text."))).title == "Remote work"
+
+
+def test_docx_without_a_modified_date_uses_the_file_mtime(tmp_path: Path) -> None:
+    path = _docx(tmp_path / "a.docx", lambda d: d.add_paragraph("Text."))
+    # python-docx's template carries a modified date; drop it, as some generators do.
+    with zipfile.ZipFile(path) as original:
+        parts = {name: original.read(name) for name in original.namelist()}
+    parts["docProps/core.xml"] = re.sub(
+        rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>", b"", parts["docProps/core.xml"]
+    )
+    with zipfile.ZipFile(path, "w") as rewritten:
+        for name, data in parts.items():
+            rewritten.writestr(name, data)
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    assert load(path).updated_at == datetime.fromtimestamp(1_700_000_000, tz=UTC)
+
+
+def _damaged_docx() -> bytes:
+    import docx
+
+    buffer = io.BytesIO()
+    docx.Document().save(buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as original, zipfile.ZipFile(out, "w") as damaged:
+        for name in original.namelist():
+            damaged.writestr(name, b"<w:document oops" if name == "word/document.xml" else original.read(name))
+    return out.getvalue()
+
+
+def _zip_without_word_parts() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("readme.txt", "not a Word package")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a zip", _zip_without_word_parts(), _damaged_docx()],
+    ids=["not-a-zip", "zip-without-word-parts", "damaged-xml"],
+)
+def test_unreadable_docx_is_a_document_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "broken.docx"
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match="^unreadable Word document: ") as caught:
+        load(path)
+    assert caught.value.path == "broken.docx"
+    assert "\n" not in str(caught.value)
+
+
+def test_docx_without_text_is_a_document_error(tmp_path: Path) -> None:
+    with pytest.raises(DocumentError, match="no text"):
+        load(_docx(tmp_path / "empty.docx", lambda d: d.add_paragraph("   ")))
+
+
+def test_discover_finds_docx_but_skips_office_lock_files(tmp_path: Path) -> None:
+    _docx(tmp_path / "report.docx", lambda d: d.add_paragraph("x"))
+    (tmp_path / "~$report.docx").write_bytes(b"\x05owner")
+    assert [f.doc_id for f in discover(tmp_path, acl=AclRules())] == ["report.docx"]

@@ -1,13 +1,14 @@
 """Load source files into `Document`s whose text is light Markdown, whatever the format.
 
 Every loader keeps the structure the chunker needs: headings as `#` lines, list items as `- ` lines and tables as
-`| a | b |` rows. Markdown passes through (minus front matter), HTML is converted, plain text and PDF become
-paragraphs. A file that cannot be read raises `DocumentError`; the caller reports it and carries on.
+`| a | b |` rows. Markdown passes through (minus front matter), HTML and Word (.docx) are converted, plain text and
+PDF become paragraphs. A file that cannot be read raises `DocumentError`; the caller reports it and carries on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,23 +22,33 @@ from ragbot.models import Document
 
 __all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "discover", "load_document"]
 
-SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf"})
+SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"})
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _FRONT_MATTER_LINE = re.compile(r"^([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_DOCX_HEADING = re.compile(r"^heading ([1-9])$")
+_DOCX_LIST_LEVEL = re.compile(r" ([2-9])$")
+_OFFICE_LOCK_PREFIX = "~$"
 
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file to ingest and the id it gets: its POSIX path relative to the ingested root."""
+    """A file to ingest and the id it gets: its POSIX path relative to the ingested root.
+
+    `modified` is when the file last changed as known to its source (a Git commit time, say). It stands in for the
+    file's mtime when the file carries no date of its own (front matter `updated:`, a Word document's properties).
+    """
 
     path: Path
     doc_id: str
     acl: tuple[str, ...]
+    modified: datetime | None = None
 
 
 def discover(root: Path, *, acl: AclRules) -> Iterator[SourceFile]:
     """Yield the supported files under `root` (or `root` itself), sorted, skipping hidden files and folders.
+
+    Office lock files (`~$report.docx`, left next to a document while it is open) are skipped too.
 
     Raises:
         InputError: `root` does not exist.
@@ -51,6 +62,8 @@ def discover(root: Path, *, acl: AclRules) -> Iterator[SourceFile]:
         relative = path.relative_to(root)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue
+        if path.name.startswith(_OFFICE_LOCK_PREFIX):
+            continue
         if path.suffix.lower() in SUPPORTED_SUFFIXES and path.name != ACL_SIDECAR:
             doc_id = relative.as_posix()
             yield SourceFile(path=path, doc_id=doc_id, acl=acl.principals_for(doc_id))
@@ -60,7 +73,7 @@ def load_document(file: SourceFile, *, source: str) -> Document:
     """Read one file into a `Document`.
 
     Raises:
-        DocumentError: The file is unreadable, binary, empty or a broken PDF.
+        DocumentError: The file is unreadable, binary, empty, or a broken PDF or Word document.
     """
     try:
         raw = file.path.read_bytes()
@@ -68,8 +81,11 @@ def load_document(file: SourceFile, *, source: str) -> Document:
         raise DocumentError(f"cannot read: {err.strerror}", path=file.doc_id) from err
     suffix = file.path.suffix.lower()
     meta: dict[str, str] = {}
+    modified: datetime | None = None
     if suffix == ".pdf":
         text, title = _pdf_text(raw, path=file.doc_id)
+    elif suffix == ".docx":
+        text, title, modified = _docx_text(raw, path=file.doc_id)
     else:
         decoded = _decode(raw, path=file.doc_id)
         if suffix in {".html", ".htm"}:
@@ -82,7 +98,7 @@ def load_document(file: SourceFile, *, source: str) -> Document:
     text = _normalize(text)
     if not text.strip():
         raise DocumentError("no text to index (empty, or a scanned PDF without a text layer)", path=file.doc_id)
-    updated_at = _updated_at(meta.pop("updated", ""), file=file)
+    updated_at = modified or _updated_at(meta.pop("updated", ""), file=file)
     url = meta.pop("url", "")
     return Document(
         doc_id=file.doc_id,
@@ -155,6 +171,8 @@ def _updated_at(value: str, *, file: SourceFile) -> datetime:
             except ValueError as err:
                 raise DocumentError(f"front matter 'updated: {value}' is not an ISO date", path=file.doc_id) from err
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if file.modified is not None:
+        return file.modified if file.modified.tzinfo else file.modified.replace(tzinfo=UTC)
     return datetime.fromtimestamp(file.path.stat().st_mtime, tz=UTC).replace(microsecond=0)
 
 
@@ -201,8 +219,6 @@ def _html_text(html: str) -> tuple[str, str]:
 
 
 def _pdf_text(raw: bytes, *, path: str) -> tuple[str, str]:
-    import io
-
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
@@ -227,3 +243,59 @@ def _pdf_text(raw: bytes, *, path: str) -> tuple[str, str]:
     if not title and paragraphs and len(paragraphs[0]) <= 120:
         title = paragraphs[0]
     return "\n\n".join(paragraphs), title
+
+
+def _docx_text(raw: bytes, *, path: str) -> tuple[str, str, datetime | None]:
+    """Convert a Word document to light Markdown; return (text, title, last modified per its properties)."""
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import OpcError
+    from docx.table import Table
+    from lxml.etree import LxmlError  # type: ignore[import-untyped]
+
+    def inline(text: str) -> str:
+        return " ".join(text.split())
+
+    lines: list[str] = []
+    first_heading = ""
+    try:
+        document = docx.Document(io.BytesIO(raw))
+        properties = document.core_properties
+        title = inline(properties.title or "")
+        modified = properties.modified
+        for block in document.iter_inner_content():
+            if isinstance(block, Table):
+                lines.append("")
+                for i, row in enumerate(block.rows):
+                    cells = [inline(cell.text).replace("|", "/") for cell in row.cells]
+                    if cells:
+                        lines.append("| " + " | ".join(cells) + " |")
+                        if i == 0:
+                            lines.append("|" + " --- |" * len(cells))
+                lines.append("")
+                continue
+            style = ((block.style.name if block.style else None) or "").strip().lower()
+            heading = _DOCX_HEADING.match(style)
+            if heading or style == "title":
+                text = inline(block.text)
+                if text:
+                    level = min(int(heading.group(1)), 6) if heading else 1
+                    lines += ["", "#" * level + " " + text, ""]
+                    if level == 1 and not first_heading:
+                        first_heading = text
+            elif style.startswith("list"):
+                text = inline(block.text)
+                nested = _DOCX_LIST_LEVEL.search(style)
+                indent = "  " * (int(nested.group(1)) - 1 if nested else 0)
+                if text:
+                    # "List Continue" paragraphs carry on the item above rather than start a new one.
+                    lines.append(indent + ("  " if style.startswith("list continue") else "- ") + text)
+            else:
+                # Soft line breaks inside a paragraph survive as lines; paragraphs are separated by blank lines.
+                text = "\n".join(inline(line) for line in block.text.splitlines() if line.strip())
+                if text:
+                    lines += ["", text, ""]
+    except (OpcError, LxmlError, zipfile.BadZipFile, KeyError, ValueError, IndexError, AttributeError, OSError) as err:
+        raise DocumentError(f"unreadable Word document: {err}", path=path) from err
+    return "\n".join(lines), title or first_heading, modified
