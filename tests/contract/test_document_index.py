@@ -1,40 +1,31 @@
-"""The `DocumentIndex` contract. Every backend must pass it; add a backend to `BACKENDS` to run it there."""
+"""The `DocumentIndex` contract. Every backend must pass it; add a backend to `backends.BACKENDS` to run it there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.errors import IndexMismatchError
 from ragbot.ingestion.chunk import Chunker
-from ragbot.ports import DocumentIndex, IndexInfo
+from ragbot.ingestion.pipeline import content_key
+from ragbot.ports import DocumentIndex, IndexedDocument, IndexInfo, IndexStats
+from tests.contract.backends import BACKENDS
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.unit.builders import document
 
-BACKENDS: dict[str, Callable[[Path], DocumentIndex]] = {"embedded": EmbeddedIndex}
 EMBEDDER = HashEmbedder()
 INFO = IndexInfo("hash-bow-64", 64, "md-blocks-1", datetime(2026, 1, 1, tzinfo=UTC))
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentIndex]:
-    store = BACKENDS[request.param](tmp_path)
-    store.bind(INFO)
-    yield store
-    store.close()
 
 
 def put(index: DocumentIndex, doc_id: str, text: str, acl: tuple[str, ...] = ("*",), **fields: object) -> None:
     doc = document(doc_id, text, acl=acl, **fields)
     chunks = Chunker(target_tokens=64, overlap_tokens=8).chunk(doc)
-    index.upsert(
-        doc, f"fp-{doc_id}-{len(text)}", chunks, EMBEDDER.embed_documents([c.embedding_text() for c in chunks])
-    )
+    vectors = EMBEDDER.embed_documents([c.embedding_text() for c in chunks])
+    index.upsert(IndexedDocument(doc, f"fp-{doc_id}-{len(text)}", chunks, vectors, content_key(doc)))
+    index.refresh()
 
 
 def seed(index: DocumentIndex) -> None:
@@ -134,7 +125,7 @@ def test_vectors_of_the_wrong_shape_are_rejected(index: DocumentIndex) -> None:
     doc = document("x.md", "text")
     chunks = Chunker().chunk(doc)
     with pytest.raises(ValueError, match="shape"):
-        index.upsert(doc, "fp", chunks, np.zeros((len(chunks), 3), dtype=np.float32))
+        index.upsert(IndexedDocument(doc, "fp", chunks, np.zeros((len(chunks), 3), dtype=np.float32)))
     with pytest.raises(IndexMismatchError):
         seed(index)
         index.search_vector(np.zeros(3, dtype=np.float32), principals=["*"], k=1)
@@ -155,3 +146,38 @@ def test_data_persists_and_writes_from_another_connection_are_seen(backend: str,
     assert reopened.info() == INFO
     assert reopened.stats().documents == 2
     reopened.close()
+
+
+def test_linked_copies_are_hidden_from_both_legs_until_unlinked(index: DocumentIndex) -> None:
+    seed(index)
+    put(index, "copy/vpn.md", "# VPN\n\nInstall GlobalProtect and connect to gp.kestrel.example before using Jira.")
+    assert "copy/vpn.md#0" in index.search_keyword("GlobalProtect", principals=["*"], k=5).chunk_ids
+
+    index.link({"copy/vpn.md": "vpn.md"})
+    assert index.search_keyword("GlobalProtect", principals=["*"], k=5).chunk_ids == ("vpn.md#0",)
+    assert "copy/vpn.md#0" not in index.search_vector(EMBEDDER.embed_query("VPN"), principals=["*"], k=5).chunk_ids
+    stored = index.documents()
+    assert (stored["copy/vpn.md"].duplicate_of, stored["vpn.md"].duplicate_of) == ("vpn.md", "")
+    assert stored["copy/vpn.md"].content_key == stored["vpn.md"].content_key != ""
+
+    index.link({"copy/vpn.md": ""})
+    assert "copy/vpn.md#0" in index.search_keyword("GlobalProtect", principals=["*"], k=5).chunk_ids
+    assert index.documents()["copy/vpn.md"].duplicate_of == ""
+
+
+def test_upsert_many_stores_a_batch_and_a_rewrite_drops_stale_chunks(index: DocumentIndex) -> None:
+    def item(doc_id: str, text: str) -> IndexedDocument:
+        doc = document(doc_id, text)
+        chunks = Chunker(target_tokens=64, overlap_tokens=8).chunk(doc)
+        vectors = EMBEDDER.embed_documents([c.embedding_text() for c in chunks])
+        return IndexedDocument(doc, f"fp-{len(text)}", chunks, vectors, content_key(doc))
+
+    long = "\n\n".join(f"## Part {i}\n\nParagraph {i} about zebras." for i in range(4))
+    assert index.upsert_many([item("a.md", long), item("b.md", "# B\n\nOkapis.")]) == {}
+    index.refresh()
+    assert index.stats() == IndexStats(documents=2, chunks=5)
+    assert index.upsert_many([item("a.md", "# A\n\nOnly giraffes now.")]) == {}
+    index.refresh()
+    assert index.stats() == IndexStats(documents=2, chunks=2)
+    assert index.chunks(["a.md#1", "a.md#0"]).keys() == {"a.md#0"}
+    assert index.search_keyword("zebras", principals=["*"], k=10).chunk_ids == ()

@@ -10,7 +10,7 @@ import pytest
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
 from ragbot.evaluation.answers import AnswerRecord, evaluate_answers, load_qa
-from ragbot.ingestion import Chunker, ingest
+from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.settings import Settings
 from tests.conftest import HANDBOOK, QA
 
@@ -69,7 +69,7 @@ def handbook_index(
     minilm: SentenceTransformerEmbedder, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EmbeddedIndex]:
     index = EmbeddedIndex(tmp_path_factory.mktemp("handbook"))
-    ingest([HANDBOOK], index=index, embedder=minilm, chunker=Chunker())
+    ingest([open_source(HANDBOOK)], index=index, embedder=minilm, chunker=Chunker())
     yield index
     index.close()
 

@@ -4,7 +4,7 @@ import pytest
 
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.errors import InputError
-from ragbot.ingestion import Chunker, ingest
+from ragbot.ingestion import Chunker, ingest, open_source
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.fakes.pdf import make_pdf
 
@@ -12,7 +12,8 @@ from tests.fakes.pdf import make_pdf
 def run(root: Path, store: Path, **options: object):  # type: ignore[no-untyped-def]
     index = EmbeddedIndex(store)
     try:
-        report = ingest([root], index=index, embedder=HashEmbedder(), chunker=Chunker(), **options)  # type: ignore[arg-type]
+        source = open_source(root, name=options.pop("source", None), acl=options.pop("acl", None))  # type: ignore[arg-type]
+        report = ingest([source], index=index, embedder=HashEmbedder(), chunker=Chunker(), **options)  # type: ignore[arg-type]
         return report, index.documents(), index.stats()
     finally:
         index.close()

@@ -2,13 +2,15 @@
 
 Embedder        text → unit vectors            (sentence-transformers; a hashing fake in tests)
 DocumentIndex   chunks + vectors, two search legs, ACL-filtered
-                (embedded SQLite FTS5 + NumPy; Elasticsearch later)
+                (embedded SQLite FTS5 + NumPy; Elasticsearch)
+VersionedIndex  an index with versions behind an alias: build a new one, switch atomically, roll back
+                (Elasticsearch)
 Generator       question + passages → Answer   (extractive answerer; TGI later)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -24,9 +26,13 @@ __all__ = [
     "Generator",
     "IndexInfo",
     "IndexStats",
+    "IndexVersion",
+    "IndexedDocument",
     "LegResult",
+    "ServerSideFusion",
     "StoredDocument",
     "Vectors",
+    "VersionedIndex",
 ]
 
 Vectors = npt.NDArray[np.float32]
@@ -72,6 +78,24 @@ class StoredDocument:
     source: str
     fingerprint: str
     chunks: int
+    # Same text and same ACL as another document → linked to it and hidden from search (see `DocumentIndex.link`).
+    content_key: str = ""
+    duplicate_of: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedDocument:
+    """One document ready to store: its chunks, their vectors (one row each) and its bookkeeping keys.
+
+    `fingerprint` decides whether a re-ingest may skip it; `content_key` (normalised text + ACL) finds copies.
+    `document.duplicate_of`, when set, names the canonical copy and hides this one from search.
+    """
+
+    document: Document
+    fingerprint: str
+    chunks: Sequence[Chunk]
+    vectors: Vectors
+    content_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +131,27 @@ class DocumentIndex(Protocol):
         """Every stored document (of one source, if given), by doc_id."""
         ...
 
-    def upsert(self, document: Document, fingerprint: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:
-        """Replace everything stored for `document.doc_id` with these chunks, atomically."""
+    def upsert(self, item: IndexedDocument) -> None:
+        """Replace everything stored for `item.document.doc_id` with these chunks.
+
+        Raises:
+            IndexMismatchError: The index is unbound. ValueError: vectors of the wrong shape.
+        """
+        ...
+
+    def upsert_many(self, items: Sequence[IndexedDocument]) -> dict[str, str]:
+        """Upsert a batch; returns doc_id → reason for the documents that could not be stored (the rest were).
+
+        A document that fails keeps no fingerprint, so the next ingest tries it again.
+        """
+        ...
+
+    def link(self, duplicates: Mapping[str, str]) -> None:
+        """Set `duplicate_of` (doc_id → canonical doc_id, or "" to unlink): linked documents are hidden from search."""
+        ...
+
+    def refresh(self) -> None:
+        """Make every write so far visible to searches (deletes are visible as soon as `delete` returns)."""
         ...
 
     def delete(self, doc_ids: Iterable[str]) -> int:
@@ -130,6 +173,52 @@ class DocumentIndex(Protocol):
     def stats(self) -> IndexStats: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexVersion:
+    """One version of a versioned index."""
+
+    version: int
+    name: str
+    live: bool
+    documents: int
+    chunks: int
+    embedding_model: str
+    created_at: datetime | None
+
+
+@runtime_checkable
+class VersionedIndex(Protocol):
+    """Versions behind an alias: a full re-index builds the next version and switches to it atomically."""
+
+    def versions(self) -> list[IndexVersion]:
+        """Every kept version, oldest first."""
+        ...
+
+    def create_version(self, info: IndexInfo) -> tuple[int, DocumentIndex]:
+        """Create the next, empty version (not live); returns its number and an index that writes to it."""
+        ...
+
+    def activate(self, version: int) -> list[int]:
+        """Point the alias at `version` atomically; drop old versions beyond the kept count. Returns those dropped.
+
+        Raises:
+            InputError: No such version.
+        """
+        ...
+
+
+@runtime_checkable
+class ServerSideFusion(Protocol):
+    """An index that fuses the keyword and vector legs itself (Elasticsearch's `rrf` retriever)."""
+
+    @property
+    def fuses_on_server(self) -> bool: ...
+
+    def search_hybrid(
+        self, text: str, vector: Vectors, *, principals: Sequence[str], k: int, rank_constant: int
+    ) -> LegResult: ...
 
 
 class Generator(Protocol):

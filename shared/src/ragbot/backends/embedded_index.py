@@ -4,7 +4,8 @@ One SQLite file holds everything (WAL mode, so a chat session can read while an 
 stored as float32 blobs and loaded into one contiguous matrix on the first vector search after a change;
 `PRAGMA data_version` tells this connection when another process committed, so a long-lived reader never serves
 stale results. ACLs are rows of `doc_acl(principal, doc_id)`: the keyword leg filters with a join, the dense
-leg with a boolean row mask cached per principal.
+leg with a boolean row mask cached per principal. Documents linked to a canonical copy (`duplicate_of`) have no
+`doc_acl` rows while linked, so neither leg ever returns them.
 
 Exact search is the right tool at this scale: 100k chunks × 384 dims is one 150 MB matrix-vector product
 (see docs/BENCHMARKS.md). Elasticsearch takes over beyond one machine.
@@ -16,7 +17,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -25,8 +26,8 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from ragbot.errors import IndexMismatchError, InputError
-from ragbot.models import Chunk, Document
-from ragbot.ports import IndexInfo, IndexStats, LegResult, StoredDocument, Vectors
+from ragbot.models import Chunk
+from ragbot.ports import IndexedDocument, IndexInfo, IndexStats, LegResult, StoredDocument, Vectors
 from ragbot.stopwords import STOPWORDS
 
 __all__ = ["EmbeddedIndex"]
@@ -40,7 +41,9 @@ CREATE TABLE IF NOT EXISTS documents (
     title TEXT NOT NULL,
     url TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    acl TEXT NOT NULL
+    acl TEXT NOT NULL,
+    content_key TEXT NOT NULL DEFAULT '',
+    duplicate_of TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents (source);
 CREATE TABLE IF NOT EXISTS doc_acl (
@@ -96,6 +99,7 @@ class EmbeddedIndex:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._weights = field_weights
         self._lock = threading.RLock()
         self._seen_version = -1
@@ -152,60 +156,98 @@ class EmbeddedIndex:
 
     def documents(self, *, source: str | None = None) -> dict[str, StoredDocument]:
         query = (
-            "SELECT d.doc_id, d.source, d.fingerprint, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id)"
-            " FROM documents d"
+            "SELECT d.doc_id, d.source, d.fingerprint, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id),"
+            " d.content_key, d.duplicate_of FROM documents d"
         )
         rows = (
             self._db.execute(query + " WHERE d.source = ?", (source,)) if source else self._db.execute(query)
         ).fetchall()
-        return {r[0]: StoredDocument(doc_id=r[0], source=r[1], fingerprint=r[2], chunks=r[3]) for r in rows}
+        return {
+            r[0]: StoredDocument(
+                doc_id=r[0], source=r[1], fingerprint=r[2], chunks=r[3], content_key=r[4], duplicate_of=r[5]
+            )
+            for r in rows
+        }
 
-    def upsert(self, document: Document, fingerprint: str, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+    def upsert(self, item: IndexedDocument) -> None:
         info = self.info()
         if info is None:
             raise IndexMismatchError("bind the index to an embedding model before writing to it")
-        if vectors.shape != (len(chunks), info.dimension):
-            raise ValueError(f"expected vectors of shape ({len(chunks)}, {info.dimension}), got {vectors.shape}")
-        blobs = np.ascontiguousarray(vectors, dtype=np.float32)
+        with self._lock, self._transaction():
+            self._write(item, info.dimension)
+
+    def upsert_many(self, items: Sequence[IndexedDocument]) -> dict[str, str]:
+        info = self.info()
+        if info is None:
+            raise IndexMismatchError("bind the index to an embedding model before writing to it")
+        with self._lock, self._transaction():
+            for item in items:
+                self._write(item, info.dimension)
+        return {}  # one transaction: every document is stored, or an exception says why none was
+
+    def link(self, duplicates: Mapping[str, str]) -> None:
         with self._lock, self._transaction():
             self._dirty = True
-            self._delete_one(document.doc_id)
-            self._db.execute(
-                "INSERT INTO documents (doc_id, source, fingerprint, title, url, updated_at, acl)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            for doc_id, canonical in duplicates.items():
+                row = self._db.execute("SELECT acl FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+                if row is None:
+                    continue
+                self._db.execute("UPDATE documents SET duplicate_of = ? WHERE doc_id = ?", (canonical, doc_id))
+                self._db.execute("DELETE FROM doc_acl WHERE doc_id = ?", (doc_id,))
+                if not canonical:
+                    self._db.executemany(
+                        "INSERT INTO doc_acl (principal, doc_id) VALUES (?, ?)",
+                        [(p, doc_id) for p in json.loads(row[0])],
+                    )
+
+    def refresh(self) -> None:
+        """Writes are visible when they commit; nothing to do."""
+
+    def _write(self, item: IndexedDocument, dimension: int) -> None:
+        document, chunks, vectors = item.document, item.chunks, item.vectors
+        if vectors.shape != (len(chunks), dimension):
+            raise ValueError(f"expected vectors of shape ({len(chunks)}, {dimension}), got {vectors.shape}")
+        blobs = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._dirty = True
+        self._delete_one(document.doc_id)
+        self._db.execute(
+            "INSERT INTO documents (doc_id, source, fingerprint, title, url, updated_at, acl, content_key,"
+            " duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                document.doc_id,
+                document.source,
+                item.fingerprint,
+                document.title,
+                document.url,
+                document.updated_at.isoformat(),
+                json.dumps(list(document.acl)),
+                item.content_key,
+                "",
+            ),
+        )
+        self._db.executemany(
+            "INSERT INTO doc_acl (principal, doc_id) VALUES (?, ?)", [(p, document.doc_id) for p in document.acl]
+        )
+        for chunk, vector in zip(chunks, blobs, strict=True):
+            cursor = self._db.execute(
+                "INSERT INTO chunks (chunk_id, doc_id, ordinal, heading_path, text, char_start, char_end,"
+                " content_hash, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    document.doc_id,
-                    document.source,
-                    fingerprint,
-                    document.title,
-                    document.url,
-                    document.updated_at.isoformat(),
-                    json.dumps(list(document.acl)),
+                    chunk.chunk_id,
+                    chunk.doc_id,
+                    chunk.ordinal,
+                    chunk.heading_path,
+                    chunk.text,
+                    chunk.char_start,
+                    chunk.char_end,
+                    chunk.content_hash,
+                    vector.tobytes(),
                 ),
             )
-            self._db.executemany(
-                "INSERT INTO doc_acl (principal, doc_id) VALUES (?, ?)", [(p, document.doc_id) for p in document.acl]
+            self._db.execute(
+                "INSERT INTO chunks_fts (rowid, title, heading_path, text) VALUES (?, ?, ?, ?)",
+                (cursor.lastrowid, chunk.title, chunk.heading_path, chunk.text),
             )
-            for chunk, vector in zip(chunks, blobs, strict=True):
-                cursor = self._db.execute(
-                    "INSERT INTO chunks (chunk_id, doc_id, ordinal, heading_path, text, char_start, char_end,"
-                    " content_hash, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        chunk.chunk_id,
-                        chunk.doc_id,
-                        chunk.ordinal,
-                        chunk.heading_path,
-                        chunk.text,
-                        chunk.char_start,
-                        chunk.char_end,
-                        chunk.content_hash,
-                        vector.tobytes(),
-                    ),
-                )
-                self._db.execute(
-                    "INSERT INTO chunks_fts (rowid, title, heading_path, text) VALUES (?, ?, ?, ?)",
-                    (cursor.lastrowid, chunk.title, chunk.heading_path, chunk.text),
-                )
 
     def delete(self, doc_ids: Iterable[str]) -> int:
         removed = 0
@@ -280,6 +322,13 @@ class EmbeddedIndex:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    def _migrate(self) -> None:
+        """Add the columns later releases introduced to a store an older release created."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(documents)")}
+        for column in ("content_key", "duplicate_of"):
+            if column not in columns:
+                self._db.execute(f"ALTER TABLE documents ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def _load_matrix(self) -> tuple[Vectors, npt.NDArray[np.int64]]:
         (version,) = self._db.execute("PRAGMA data_version").fetchone()

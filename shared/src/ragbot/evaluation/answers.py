@@ -28,6 +28,7 @@ from ragbot.evaluation.metrics import percentile
 from ragbot.flow.answer import answer
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.pipeline import ingest
+from ragbot.ingestion.sources import open_source
 from ragbot.models import EVERYONE, Answer, Passage, Question
 from ragbot.ports import Embedder
 from ragbot.settings import Settings
@@ -101,7 +102,7 @@ def evaluate_answers(
     with tempfile.TemporaryDirectory(prefix="ragbot-eval-") as tmp:
         index = EmbeddedIndex(Path(tmp))
         try:
-            ingest([docs], index=index, embedder=embedder, chunker=build_chunker(settings))
+            ingest([open_source(docs)], index=index, embedder=embedder, chunker=build_chunker(settings))
             missing = sorted({g for item in items for g in item.gold_docs} - set(index.documents()))
             if missing:
                 raise InputError(f"gold_docs not found under {docs}: {', '.join(missing[:5])}")

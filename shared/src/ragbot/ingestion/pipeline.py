@@ -1,8 +1,16 @@
-"""Ingest folders of files into a `DocumentIndex`: incremental, permission-aware, and never aborted by one bad file.
+"""Ingest sources into a `DocumentIndex`: incremental, permission-aware, and never aborted by one bad document.
 
-A document is re-embedded only when its fingerprint changes: the hash of its bytes, its ACL, its source, the
-chunker and the embedding model. `prune` removes documents of the same source whose files are gone; a file
-that exists but fails to load keeps its previous version (nothing is lost to a transient parse error).
+A document is re-embedded only when its fingerprint changes: the hash of its content, its ACL, its source, the
+chunker and the embedding model. `prune` removes documents of the same source that are gone; a document that
+exists but fails to load keeps its previous version (nothing is lost to a transient parse error).
+
+Copies: documents with the same normalised text and the same ACL are linked to one canonical document after each
+ingest (`link_duplicates`); the copies stay stored, hidden from search, so removing the canonical one promotes a
+copy at once and never leaves the content unsearchable. A copy with a different ACL is not linked: linking would
+show its readers a document (title, link) they may not see, or hide content from readers who may.
+
+A full re-index (`reindex=True`, Elasticsearch) writes into a new index version and switches the alias to it
+only when every document made it; the previous version stays for rollback.
 """
 
 from __future__ import annotations
@@ -10,29 +18,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 
-from ragbot.errors import DocumentError, InputError
-from ragbot.ingestion.acl import load_acl_rules
+import numpy as np
+
+from ragbot.errors import ConfigurationError
 from ragbot.ingestion.chunk import CHUNKER_VERSION, Chunker
-from ragbot.ingestion.load import discover, load_document
-from ragbot.models import Chunk, Document
-from ragbot.ports import DocumentIndex, Embedder, IndexInfo
+from ragbot.ingestion.sources import LoadFailure, Source
+from ragbot.models import Document
+from ragbot.ports import DocumentIndex, Embedder, IndexedDocument, IndexInfo, VersionedIndex
 
-__all__ = ["IngestReport", "ingest", "ingest_documents"]
+__all__ = ["ForgetReport", "IngestReport", "content_key", "forget", "ingest", "ingest_documents", "link_duplicates"]
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
-"""Called with (documents done, documents in total)."""
+Progress = Callable[[int, int | None], None]
+"""Called with (documents done, documents in total when known)."""
 
 
 @dataclass(slots=True)
 class IngestReport:
-    """What one ingest did. `failed` lists (doc_id, reason) for files that were reported and skipped."""
+    """What one ingest did. `failed` lists (doc_id, reason) for documents that were reported and skipped."""
 
     added: int = 0
     updated: int = 0
@@ -40,88 +48,111 @@ class IngestReport:
     removed: int = 0
     chunks: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    # Full re-index only: the version built, whether it went live, and sources of the old version not carried over.
+    version: int | None = None
+    activated: bool = False
+    dropped_versions: list[int] = field(default_factory=list)
+    not_carried: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        result: dict[str, object] = {
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
             "removed": self.removed,
             "chunks": self.chunks,
             "failed": [{"doc_id": d, "error": e} for d, e in self.failed],
+            "duplicates": [{"doc_id": d, "duplicate_of": c} for d, c in self.duplicates],
             "seconds": round(self.seconds, 3),
         }
+        if self.version is not None:
+            result.update(
+                version=self.version,
+                activated=self.activated,
+                dropped_versions=self.dropped_versions,
+                not_carried=self.not_carried,
+            )
+        return result
 
 
 def ingest(
-    roots: Sequence[Path],
+    sources: Sequence[Source],
     *,
     index: DocumentIndex,
     embedder: Embedder,
     chunker: Chunker,
-    source: str | None = None,
-    acl: tuple[str, ...] | None = None,
     prune: bool = False,
+    reindex: bool = False,
     batch_chunks: int = 256,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Load, chunk, embed and store every supported file under `roots`.
+    """Load, chunk, embed and store every document of `sources`.
 
     Args:
-        roots: Folders (or single files). A document's id is its POSIX path relative to its folder.
+        sources: From `ingestion.open_source` (folders, Git work trees, JSONL exports).
         index: Where documents go.
         embedder: Embeds chunk texts; the index is bound to it.
         chunker: Cuts documents into chunks.
-        source: Source name recorded on documents; default the folder's name. `prune` is scoped to it.
-        acl: Principals for files no sidecar rule matches (default: the sidecar's default, else everyone).
-        prune: Remove stored documents of this source whose files no longer exist.
+        prune: Remove stored documents of these sources that the sources no longer hold.
+        reindex: Build a new index version from these sources and switch to it (needs a `VersionedIndex`).
         batch_chunks: Chunks embedded per model call, across documents.
         progress: Called after each batch.
 
     Raises:
-        InputError: A root does not exist or its ACL sidecar is invalid (checked before anything is written).
+        ConfigurationError: `reindex` on an index without versions.
     """
     started = time.perf_counter()
-    plan: list[tuple[str, list[Document | tuple[str, str]], set[str]]] = []
-    for root in roots:
-        root = root.expanduser()
-        if not root.exists():
-            raise InputError(f"no such file or folder: {root}")
-        folder = root if root.is_dir() else root.parent
-        rules = load_acl_rules(folder, default=acl)
-        name = source or folder.resolve().name or "files"
-        loaded: list[Document | tuple[str, str]] = []
-        seen: set[str] = set()
-        for file in discover(root, acl=rules):
-            seen.add(file.doc_id)
-            try:
-                loaded.append(load_document(file, source=name))
-            except DocumentError as err:
-                loaded.append((err.path, str(err)))
-        plan.append((name, loaded, seen))
-
     report = IngestReport()
-    documents: list[Document] = []
-    for _, loaded, _ in plan:
-        for item in loaded:
-            if isinstance(item, tuple):
-                report.failed.append(item)
-            else:
-                documents.append(item)
+    info = _index_info(embedder)
+    target = index
+    if reindex:
+        if not isinstance(index, VersionedIndex):
+            raise ConfigurationError(
+                "the embedded store has no versions to re-index into: point RAGBOT_DATA_DIR at a new folder and "
+                "ingest again, or use Elasticsearch (RAGBOT_ELASTICSEARCH__URL)"
+            )
+        live_sources = {d.source for d in index.documents().values()} if index.info() is not None else set()
+        report.version, target = index.create_version(info)
+        report.not_carried = sorted(live_sources - {s.name for s in sources})
+
+    seen: dict[str, set[str]] = {source.name: set() for source in sources}
+
+    def documents() -> Iterator[Document]:
+        for source in sources:
+            for item in source.items():
+                seen[source.name].add(item.doc_id)
+                if isinstance(item, LoadFailure):
+                    report.failed.append((item.doc_id, item.reason))
+                else:
+                    yield item
+
     ingest_documents(
-        documents,
-        index=index,
+        documents(),
+        index=target,
         embedder=embedder,
         chunker=chunker,
         report=report,
         batch_chunks=batch_chunks,
         progress=progress,
+        link=False,
     )
-    if prune:
-        for name, _, seen in plan:
-            gone = [doc_id for doc_id in index.documents(source=name) if doc_id not in seen]
-            report.removed += index.delete(gone)
+    if prune and not reindex:
+        for name, ids in seen.items():
+            gone = [doc_id for doc_id in target.documents(source=name) if doc_id not in ids]
+            report.removed += target.delete(gone)
+    target.refresh()
+    report.duplicates = link_duplicates(target)
+    if reindex and isinstance(index, VersionedIndex) and report.version is not None:
+        if report.failed:
+            log.warning(
+                "index version v%d was built but not activated: %d failures", report.version, len(report.failed)
+            )
+        else:
+            report.dropped_versions = index.activate(report.version)
+            report.activated = True
+        target.close()
     report.seconds = time.perf_counter() - started
     for doc_id, reason in report.failed:
         log.warning("skipped %s: %s", doc_id, reason)
@@ -129,7 +160,7 @@ def ingest(
 
 
 def ingest_documents(
-    documents: Sequence[Document],
+    documents: Iterable[Document],
     *,
     index: DocumentIndex,
     embedder: Embedder,
@@ -137,22 +168,27 @@ def ingest_documents(
     report: IngestReport | None = None,
     batch_chunks: int = 256,
     progress: Progress | None = None,
+    total: int | None = None,
+    link: bool = True,
 ) -> IngestReport:
-    """Chunk, embed and upsert already-loaded documents, skipping those whose fingerprint is unchanged."""
+    """Chunk, embed and upsert already-loaded documents, skipping those whose fingerprint is unchanged.
+
+    Args:
+        documents: Streamed; held in memory only one batch at a time.
+        link: Link copies to their canonical document afterwards (see `link_duplicates`).
+    """
     report = report if report is not None else IngestReport()
-    index.bind(
-        IndexInfo(
-            embedding_model=embedder.model_name,
-            dimension=embedder.dimension,
-            chunker_version=CHUNKER_VERSION,
-            created_at=datetime.now(tz=UTC).replace(microsecond=0),
-        )
-    )
+    index.bind(_index_info(embedder))
     stored = index.documents()
-    pending: list[tuple[Document, str, list[Chunk]]] = []
+    pending: list[IndexedDocument] = []
     pending_chunks = 0
     done = 0
+    seen: set[str] = set()
     for document in documents:
+        if document.doc_id in seen:
+            report.failed.append((document.doc_id, "the same doc_id appears twice in this ingest"))
+            continue
+        seen.add(document.doc_id)
         previous = stored.get(document.doc_id)
         if previous is not None and previous.source != document.source:
             report.failed.append((document.doc_id, f"already ingested from source {previous.source!r}"))
@@ -163,7 +199,7 @@ def ingest_documents(
             done += 1
             continue
         chunks = chunker.chunk(document)
-        pending.append((document, fingerprint, chunks))
+        pending.append(IndexedDocument(document, fingerprint, chunks, _NO_VECTORS, content_key(document)))
         pending_chunks += len(chunks)
         if previous is None:
             report.added += 1
@@ -173,25 +209,105 @@ def ingest_documents(
             done += _flush(pending, index=index, embedder=embedder, report=report)
             pending, pending_chunks = [], 0
             if progress:
-                progress(done, len(documents))
+                progress(done, total)
     done += _flush(pending, index=index, embedder=embedder, report=report)
     if progress:
-        progress(done, len(documents))
+        progress(done, total)
+    if link:
+        index.refresh()
+        report.duplicates = link_duplicates(index)
     return report
 
 
-def _flush(
-    pending: list[tuple[Document, str, list[Chunk]]], *, index: DocumentIndex, embedder: Embedder, report: IngestReport
-) -> int:
+def link_duplicates(index: DocumentIndex) -> list[tuple[str, str]]:
+    """Link every group of documents with the same content key to one canonical member; returns new links.
+
+    The canonical member stays the one others already point at; otherwise the smallest doc_id. A document whose
+    canonical is gone or no longer identical is unlinked or re-linked, so the content never drops out of search.
+    """
+    groups: dict[str, list[str]] = {}
+    stored = index.documents()
+    for doc in stored.values():
+        if doc.content_key:
+            groups.setdefault(doc.content_key, []).append(doc.doc_id)
+    changes: dict[str, str] = {}
+    for doc in stored.values():
+        members = groups.get(doc.content_key, [doc.doc_id])
+        if len(members) == 1 and doc.duplicate_of:
+            changes[doc.doc_id] = ""
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        pointed_at = {stored[m].duplicate_of for m in members} & set(members)
+        canonical = min(pointed_at) if pointed_at else min(members)
+        for member in members:
+            wanted = "" if member == canonical else canonical
+            if stored[member].duplicate_of != wanted:
+                changes[member] = wanted
+    if changes:
+        index.link(changes)
+    for doc_id, canonical in changes.items():
+        log.info("linked %s to %s", doc_id, canonical or "(itself: canonical again)")
+    return sorted((doc_id, canonical) for doc_id, canonical in changes.items() if canonical)
+
+
+@dataclass(slots=True)
+class ForgetReport:
+    removed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    promoted: list[str] = field(default_factory=list)
+
+
+def forget(doc_ids: Sequence[str], *, index: DocumentIndex) -> ForgetReport:
+    """Remove documents and every chunk of them now; a copy of a removed canonical document takes its place.
+
+    When this returns, neither search leg nor `chunks()` can return them (the deletion guarantee).
+    """
+    report = ForgetReport()
+    stored = index.documents()
+    for doc_id in dict.fromkeys(doc_ids):
+        (report.removed if doc_id in stored else report.missing).append(doc_id)
+    index.delete(report.removed)
+    before = {d.doc_id for d in index.documents().values() if d.duplicate_of}
+    link_duplicates(index)
+    report.promoted = sorted(before - {d.doc_id for d in index.documents().values() if d.duplicate_of})
+    return report
+
+
+def content_key(document: Document) -> str:
+    """Same key ⇔ same words (case and spacing aside) and the same readers: the test for a linkable copy."""
+    text = " ".join(document.text.casefold().split())
+    readers = "\x1e".join(sorted(document.acl))
+    return hashlib.sha256(f"{text}\x1f{readers}".encode()).hexdigest()
+
+
+def _index_info(embedder: Embedder) -> IndexInfo:
+    return IndexInfo(
+        embedding_model=embedder.model_name,
+        dimension=embedder.dimension,
+        chunker_version=CHUNKER_VERSION,
+        created_at=datetime.now(tz=UTC).replace(microsecond=0),
+    )
+
+
+_NO_VECTORS = np.zeros((0, 0), dtype=np.float32)  # placeholder until the batch is embedded
+
+
+def _flush(pending: list[IndexedDocument], *, index: DocumentIndex, embedder: Embedder, report: IngestReport) -> int:
     if not pending:
         return 0
-    texts = [chunk.embedding_text() for _, _, chunks in pending for chunk in chunks]
-    vectors = embedder.embed_documents(texts)
+    vectors = embedder.embed_documents([chunk.embedding_text() for item in pending for chunk in item.chunks])
+    batch = []
     offset = 0
-    for document, fingerprint, chunks in pending:
-        index.upsert(document, fingerprint, chunks, vectors[offset : offset + len(chunks)])
-        offset += len(chunks)
-        report.chunks += len(chunks)
+    for item in pending:
+        batch.append(replace(item, vectors=vectors[offset : offset + len(item.chunks)]))
+        offset += len(item.chunks)
+    failed = index.upsert_many(batch)
+    for item in batch:
+        if item.document.doc_id in failed:
+            report.failed.append((item.document.doc_id, failed[item.document.doc_id]))
+        else:
+            report.chunks += len(item.chunks)
     return len(pending)
 
 
