@@ -5,12 +5,13 @@ from __future__ import annotations
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
+from ragbot.directory import PrincipalsDirectory
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
 from ragbot.ports import DocumentIndex, Embedder, Generator
 from ragbot.settings import Settings
 
-__all__ = ["build_chunker", "build_embedder", "build_generator", "build_index", "build_retriever"]
+__all__ = ["build_chunker", "build_directory", "build_embedder", "build_generator", "build_index", "build_retriever"]
 
 
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -19,7 +20,18 @@ def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def build_index(settings: Settings) -> DocumentIndex:
+    """Elasticsearch when `RAGBOT_ELASTICSEARCH__URL` is set, else the embedded store in `data_dir`."""
+    if settings.elasticsearch.url:
+        from ragbot.backends.elasticsearch_index import ElasticsearchIndex, connect
+
+        return ElasticsearchIndex(connect(settings.elasticsearch), settings=settings.elasticsearch)
     return EmbeddedIndex(settings.data_dir)
+
+
+def build_directory(settings: Settings) -> PrincipalsDirectory | None:
+    """The principals directory file, if one is configured (`RAGBOT_DIRECTORY__PATH`)."""
+    path = settings.directory.path
+    return PrincipalsDirectory.from_file(path) if path is not None else None
 
 
 def build_chunker(settings: Settings) -> Chunker:

@@ -8,19 +8,24 @@ the values it needs as arguments. With nothing configured, everything is embedde
     RAGBOT_RETRIEVAL__RRF_K=60
     RAGBOT_ANSWER__MIN_CONFIDENCE=0.32
 
-Secrets (added by later roles) are `SecretStr` and may be read from files in `RAGBOT_SECRETS_DIR`.
+Setting `RAGBOT_ELASTICSEARCH__URL` moves the knowledge store to an Elasticsearch cluster. Secrets are `SecretStr`:
+never printed, never logged.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "AnswerSettings",
     "ChunkingSettings",
+    "DirectorySettings",
+    "ElasticsearchSettings",
     "EmbeddingSettings",
     "RetrievalSettings",
     "Settings",
@@ -86,6 +91,74 @@ class AnswerSettings(_Section):
     passages: int = Field(5, ge=1, le=20, description="Top passages the answer may quote from.")
 
 
+_INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
+
+VectorIndexType = Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"]
+
+
+class ElasticsearchSettings(_Section):
+    """The distributed knowledge store. Unset `url` keeps the embedded store.
+
+    Versioned indexes `{alias}-v{N}` sit behind `alias`; `keep_versions` old versions stay for rollback.
+    """
+
+    url: str | None = Field(None, description="e.g. https://es.internal:9200; setting it selects Elasticsearch.")
+    api_key: SecretStr | None = Field(None, description="Encoded API key (preferred over basic auth).")
+    username: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = Field(None, description="PEM file of the CA that signed the cluster's certificate.")
+    verify_certs: bool = True
+    request_timeout_s: float = Field(30.0, gt=0, le=600)
+    # Retries on 429 and 502/503/504 and timeouts, with full-jitter exponential backoff between attempts.
+    max_retries: int = Field(3, ge=0, le=20)
+    retry_backoff_s: float = Field(0.5, ge=0, le=60)
+    retry_backoff_cap_s: float = Field(15.0, ge=0, le=600)
+    alias: str = "ragbot-chunks"
+    keep_versions: int = Field(2, ge=0, le=50, description="Old index versions kept for rollback.")
+    shards: int = Field(1, ge=1, le=1024)
+    replicas: int = Field(1, ge=0, le=16)
+    vector_index: VectorIndexType = "int8_hnsw"
+    hnsw_m: int = Field(16, ge=2, le=512)
+    hnsw_ef_construction: int = Field(100, ge=10, le=3200)
+    # The kNN leg explores num_candidates = factor × k per shard (at least 10×k, at most 10 000).
+    num_candidates_factor: int = Field(10, ge=10, le=1000)
+    # Fuse on the server with the `rrf` retriever; needs an Enterprise (or trial) licence.
+    server_side_rrf: bool = False
+    bulk_chunks: int = Field(500, ge=1, le=10_000, description="Actions per bulk request.")
+    bulk_max_mb: int = Field(10, ge=1, le=100, description="Upper bound on one bulk request's size.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("alias")
+    @classmethod
+    def _index_name(cls, value: str) -> str:
+        if not _INDEX_NAME.match(value):
+            raise ValueError("must be a lowercase Elasticsearch index name (a-z, 0-9, '.', '_', '-')")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ElasticsearchSettings:
+        if self.api_key is not None and self.username:
+            raise ValueError("set either elasticsearch.api_key or elasticsearch.username/password, not both")
+        if (self.password is not None) != bool(self.username):
+            raise ValueError("elasticsearch.username and elasticsearch.password go together")
+        return self
+
+
+class DirectorySettings(_Section):
+    """Who belongs to which groups: a principals file (JSON, SCIM-like JSON export, or CSV) keyed by email."""
+
+    path: Path | None = None
+
+
 class Settings(BaseSettings):
     """All of ragbot's configuration. Construct once, at the composition root."""
 
@@ -101,3 +174,5 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    directory: DirectorySettings = DirectorySettings()

@@ -1,7 +1,8 @@
 """Hop 1: retrieve. Question → the passages the asker may read, best first.
 
 BM25 leg + dense leg (each ACL-filtered inside the index, so restricted chunks never even compete) → reciprocal
-rank fusion → near-duplicate removal preferring the newest version → the top `k`.
+rank fusion → near-duplicate removal preferring the newest version → the top `k`. An index that fuses on the
+server (Elasticsearch's `rrf` retriever, when configured) answers both legs in one request, reported as leg "rrf".
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 from ragbot.errors import IndexMismatchError
 from ragbot.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from ragbot.models import Passage
-from ragbot.ports import DocumentIndex, Embedder, LegResult
+from ragbot.ports import DocumentIndex, Embedder, LegResult, ServerSideFusion
 from ragbot.settings import RetrievalSettings
 
 __all__ = ["Mode", "RetrievalResult", "Retriever"]
@@ -68,11 +69,23 @@ class Retriever:
         depth = max(candidates or self._settings.candidates, k)
         timings: dict[str, float] = {}
         legs: dict[str, LegResult] = {}
-        if mode in ("hybrid", "bm25") and self._settings.bm25_weight > 0:
+        server = self._index if isinstance(self._index, ServerSideFusion) and self._index.fuses_on_server else None
+        on_server = mode == "hybrid" and server is not None
+        if server is not None and on_server:
+            self._check_model()
+            started = time.perf_counter()
+            vector = self._embedder.embed_query(text)
+            timings["embed"] = _ms(started)
+            started = time.perf_counter()
+            legs["rrf"] = server.search_hybrid(
+                text, vector, principals=principals, k=depth, rank_constant=self._settings.rrf_k
+            )
+            timings["rrf"] = _ms(started)
+        if not on_server and mode in ("hybrid", "bm25") and self._settings.bm25_weight > 0:
             started = time.perf_counter()
             legs["bm25"] = self._index.search_keyword(text, principals=principals, k=depth)
             timings["bm25"] = _ms(started)
-        if mode in ("hybrid", "dense") and self._settings.dense_weight > 0:
+        if not on_server and mode in ("hybrid", "dense") and self._settings.dense_weight > 0:
             self._check_model()
             started = time.perf_counter()
             vector = self._embedder.embed_query(text)
