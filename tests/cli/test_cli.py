@@ -17,9 +17,12 @@ from tests.fakes.pdf import make_pdf
 RAGBOT = Path(sys.executable).with_name("ragbot")
 
 
-def ragbot(*args: str, data_dir: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def ragbot(
+    *args: str, data_dir: Path, stdin: str | None = None, settings: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGBOT_")}
     env.update({"RAGBOT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    env.update(settings or {})
     return subprocess.run(
         [str(RAGBOT), *args], input=stdin, capture_output=True, text=True, env=env, timeout=300, check=False
     )
@@ -115,7 +118,7 @@ def test_ingest_reports_bad_files_skips_them_and_is_incremental(tmp_path: Path) 
     report = json.loads(first.stdout)
     assert [f["doc_id"] for f in report["failed"]] == ["scan.pdf"]
     assert report["added"] == 6
-    assert "1 file(s) could not be ingested; the rest were" in first.stderr
+    assert "1 document(s) could not be ingested; the rest were" in first.stderr
 
     (docs / "scan.pdf").unlink()
     (docs / "printing-and-wifi.txt").unlink()
@@ -127,6 +130,7 @@ def test_ingest_reports_bad_files_skips_them_and_is_incremental(tmp_path: Path) 
         "unchanged": 5,
         "removed": 1,
         "chunks": 0,
+        "duplicates": [],
         "failed": [],
         "seconds": 0,
         "documents_total": 5,

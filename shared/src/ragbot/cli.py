@@ -42,14 +42,36 @@ def _parser() -> _Parser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and timings to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    ingest = commands.add_parser("ingest", help="index files and folders (md, txt, html, pdf)")
+    ingest = commands.add_parser(
+        "ingest", help="index files, folders, Git work trees (md, txt, html, pdf, docx) and JSONL exports"
+    )
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument(
         "--acl", action="append", metavar="PRINCIPAL", help="who may read files no sidecar rule matches"
     )
     ingest.add_argument("--source", help="source name (default: the folder's name); --prune is scoped to it")
     ingest.add_argument("--prune", action="store_true", help="remove documents of this source whose files are gone")
+    ingest.add_argument(
+        "--url-base", metavar="URL", help="document links are URL + doc_id (default for Git: derived from origin)"
+    )
+    ingest.add_argument(
+        "--reindex",
+        action="store_true",
+        help="build a new index version from these sources and switch to it (Elasticsearch)",
+    )
     ingest.add_argument("--json", action="store_true")
+
+    index = commands.add_parser("index", help="list index versions or switch back to one")
+    actions = index.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    versions = actions.add_parser("versions", help="kept versions, with document counts and model")
+    versions.add_argument("--json", action="store_true")
+    rollback = actions.add_parser("rollback", help="point the alias at another kept version")
+    rollback.add_argument("version", type=_version_number, metavar="VERSION")
+    rollback.add_argument("--json", action="store_true")
+
+    forget = commands.add_parser("forget", help="remove documents and all their chunks now")
+    forget.add_argument("--doc", dest="doc_ids", action="append", required=True, metavar="DOC_ID")
+    forget.add_argument("--json", action="store_true")
 
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
@@ -60,10 +82,12 @@ def _parser() -> _Parser:
         metavar="PRINCIPAL",
         help="ask with these principals (repeatable; default: everyone '*')",
     )
+    ask.add_argument("--user", metavar="EMAIL", help="ask as this user, with the groups the principals directory lists")
     ask.add_argument("--json", action="store_true")
 
     chat = commands.add_parser("chat", help="ask questions interactively")
     chat.add_argument("--as", dest="principals", action="append", metavar="PRINCIPAL")
+    chat.add_argument("--user", metavar="EMAIL")
 
     evaluate = commands.add_parser("eval", help="measure retrieval or answer quality")
     kinds = evaluate.add_subparsers(dest="kind", required=True, metavar="KIND", parser_class=_Parser)
@@ -79,6 +103,10 @@ def _parser() -> _Parser:
     answers.add_argument("--qa", type=Path, required=True)
     answers.add_argument("--json", action="store_true")
     return parser
+
+
+def _version_number(value: str) -> int:
+    return _positive_int(value.removeprefix("v"))
 
 
 def _positive_int(value: str) -> int:
@@ -104,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ask": _ask,
         "chat": _chat,
         "eval": _eval,
+        "index": _index,
+        "forget": _forget,
     }
     try:
         return handlers[args.command](args)
@@ -133,33 +163,29 @@ def _settings() -> Any:
 
 def _ingest(args: argparse.Namespace) -> int:
     from ragbot.bootstrap import build_chunker, build_embedder, build_index
-    from ragbot.ingestion import ingest
+    from ragbot.ingestion import ingest, open_source
 
+    acl = tuple(args.acl) if args.acl else None
+    # Every path, sidecar and export header is checked before the model loads or anything is written.
+    sources = [open_source(path, name=args.source, acl=acl, url_base=args.url_base) for path in args.paths]
     settings = _settings()
     embedder = build_embedder(settings)
     index = build_index(settings)
-    interactive = sys.stderr.isatty() and not args.json
-
-    def progress(done: int, total: int) -> None:
-        if interactive:
-            print(f"\ringest: {done}/{total} documents", end="", file=sys.stderr, flush=True)
-
+    progress = _Progress(enabled=not args.json)
     try:
         report = ingest(
-            args.paths,
+            sources,
             index=index,
             embedder=embedder,
             chunker=build_chunker(settings),
-            source=args.source,
-            acl=tuple(args.acl) if args.acl else None,
             prune=args.prune,
+            reindex=args.reindex,
             progress=progress,
         )
         stats = index.stats()
     finally:
+        progress.close()
         index.close()
-    if interactive:
-        print(file=sys.stderr)
     if args.json:
         print(json.dumps({**report.as_dict(), "documents_total": stats.documents, "chunks_total": stats.chunks}))
     else:
@@ -168,10 +194,135 @@ def _ingest(args: argparse.Namespace) -> int:
             f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks embedded in "
             f"{report.seconds:.1f}s. The index holds {stats.documents} documents, {stats.chunks} chunks."
         )
+        for doc_id, canonical in report.duplicates:
+            print(f"  {doc_id} is a copy of {canonical}: linked, answers cite {canonical}")
+        if report.version is not None:
+            state = "live" if report.activated else "built but NOT live (fix the failures, then ingest again)"
+            print(f"  index version v{report.version}: {state}")
+            if report.not_carried:
+                print(
+                    f"  warning: sources of the previous version not in this re-index: {', '.join(report.not_carried)}"
+                    " ('ragbot index rollback' restores it)",
+                    file=sys.stderr,
+                )
         for doc_id, reason in report.failed:
             print(f"  skipped {doc_id}: {reason}", file=sys.stderr)
     if report.failed:
-        return _fail(f"{len(report.failed)} file(s) could not be ingested; the rest were")
+        return _fail(f"{len(report.failed)} document(s) could not be ingested; the rest were")
+    return 0
+
+
+class _Progress:
+    """A progress bar on a terminal; a line every 10 seconds otherwise (CI logs, Kubernetes jobs)."""
+
+    def __init__(self, *, enabled: bool, every_s: float = 10.0) -> None:
+        self._enabled = enabled
+        self._every = every_s
+        self._last = time.monotonic()
+        self._bar: Any = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm  # type: ignore[import-untyped]  # no stubs published
+
+            self._bar = tqdm(desc="ingest", unit=" docs", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self._enabled:
+            return
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.update(done - self._bar.n)
+        elif time.monotonic() - self._last >= self._every:
+            self._last = time.monotonic()
+            print(f"ingest: {done} documents done", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+# -- index and forget ---------------------------------------------------------------------------------------------
+
+
+def _index(args: argparse.Namespace) -> int:
+    from ragbot.bootstrap import build_index
+    from ragbot.errors import ConfigurationError
+    from ragbot.ports import IndexVersion, VersionedIndex
+
+    index = build_index(_settings())
+    try:
+        if not isinstance(index, VersionedIndex):
+            if args.action == "rollback":
+                raise ConfigurationError(
+                    "the embedded store keeps a single version; versions and rollback need Elasticsearch "
+                    "(RAGBOT_ELASTICSEARCH__URL)"
+                )
+            info, stats = index.info(), index.stats()
+            versions = [
+                IndexVersion(
+                    1,
+                    "embedded",
+                    True,
+                    stats.documents,
+                    stats.chunks,
+                    info.embedding_model if info else "-",
+                    info.created_at if info else None,
+                )
+            ]
+        elif args.action == "rollback":
+            dropped = index.activate(args.version)
+            if args.json:
+                print(json.dumps({"live": args.version, "dropped_versions": dropped}))
+            else:
+                print(f"the alias now points at v{args.version}")
+            return 0
+        else:
+            versions = index.versions()
+    finally:
+        index.close()
+    rows = [
+        {
+            "version": v.version,
+            "name": v.name,
+            "live": v.live,
+            "documents": v.documents,
+            "chunks": v.chunks,
+            "embedding_model": v.embedding_model,
+            "created_at": v.created_at.isoformat() if v.created_at else None,
+        }
+        for v in versions
+    ]
+    if args.json:
+        print(json.dumps({"versions": rows}))
+    elif not rows:
+        print("no index yet: run 'ragbot ingest PATH' first")
+    else:
+        print(f"{'':2}{'version':<9}{'documents':>10}{'chunks':>10}  {'model':<24}created")
+        for r in rows:
+            print(
+                f"{'*' if r['live'] else '':2}v{r['version']:<8}{r['documents']:>10}{r['chunks']:>10}  "
+                f"{r['embedding_model']:<24}{r['created_at'] or '-'}"
+            )
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from ragbot.bootstrap import build_index
+    from ragbot.ingestion import forget
+
+    index = build_index(_settings())
+    try:
+        report = forget(args.doc_ids, index=index)
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps({"removed": report.removed, "missing": report.missing, "promoted": report.promoted}))
+    else:
+        for doc_id in report.removed:
+            print(f"removed {doc_id} and all its chunks")
+        for doc_id in report.promoted:
+            print(f"  {doc_id}, a copy of a removed document, now answers in its place")
+    if report.missing:
+        return _fail(f"not in the index: {', '.join(report.missing)}")
     return 0
 
 
@@ -207,12 +358,25 @@ class _Session:
         self.index.close()
 
 
+def _principals(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """--as principals, plus --user's own and their groups from the principals directory."""
+    if not args.user:
+        return tuple(args.principals) if args.principals else None
+    from ragbot.bootstrap import build_directory
+    from ragbot.errors import ConfigurationError
+
+    directory = build_directory(_settings())
+    if directory is None:
+        raise ConfigurationError("--user needs a principals directory: set RAGBOT_DIRECTORY__PATH to its file")
+    return (*directory.principals_for(args.user), *(args.principals or ()))
+
+
 def _question(text: str, principals: Sequence[str] | None) -> Question:
     return Question(question_id=uuid.uuid4().hex, text=text, principals=tuple(principals or (EVERYONE,)))
 
 
 def _ask(args: argparse.Namespace) -> int:
-    question = _question(args.question, args.principals)  # bad input fails before the model loads
+    question = _question(args.question, _principals(args))  # bad input fails before the model loads
     session = _Session(question.principals)
     try:
         reply, passages = session.ask(question)
@@ -228,7 +392,7 @@ def _ask(args: argparse.Namespace) -> int:
 def _chat(args: argparse.Namespace) -> int:
     from ragbot.errors import InputError
 
-    session = _Session(args.principals)
+    session = _Session(_principals(args))
     print(f"Ask about your documents (as {', '.join(session.principals)}). Empty line or Ctrl-D to quit.")
     try:
         while True:
