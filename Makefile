@@ -10,11 +10,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install install-dev run test lint fmt typecheck check bench clean
+.PHONY: help install install-dev run test test-es lint fmt typecheck check bench clean
 
 help:
 	@echo "make run    - install, ingest examples/handbook, answer sample questions"
 	@echo "make test   - install dev tools and run the test suite"
+	@echo "make test-es - the store contract suite against a real Elasticsearch (needs Docker)"
 	@echo "make lint | typecheck | check | bench | clean"
 
 $(BIN)/python:
@@ -49,6 +50,13 @@ run: install
 test: install-dev
 	$(BIN)/python -m pytest
 
+# The same contract suite, against a real single-node cluster from docker-compose.yml (needs Docker).
+ELASTIC_PASSWORD ?= ragbot-dev-only
+test-es: install-dev
+	ELASTIC_PASSWORD=$(ELASTIC_PASSWORD) docker compose up -d --wait elasticsearch
+	RAGBOT_TEST_ELASTICSEARCH_URL=http://elastic:$(ELASTIC_PASSWORD)@localhost:9200 \
+		$(BIN)/python -m pytest tests/contract -k elasticsearch-real
+
 lint: install-dev
 	$(BIN)/ruff check shared tests bench
 	$(BIN)/ruff format --check shared tests bench
@@ -65,6 +73,7 @@ check: lint test
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,7 @@ from ragbot.evaluation.retrieval import build_beir_index, score_rankings
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
 from ragbot.models import Chunk, Document
+from ragbot.ports import IndexedDocument
 from ragbot.settings import RetrievalSettings, Settings
 
 OUT = Path(__file__).parent / "out"
@@ -150,7 +151,7 @@ def latency(data: Path, embedder: SentenceTransformerEmbedder, *, sizes: list[in
                         updated_at=group[0].updated_at,
                         content_hash=doc_id,
                     )
-                    index.upsert(doc, doc_id, chunks, vectors)
+                    index.upsert(IndexedDocument(doc, doc_id, chunks, vectors))
                     stored += len(chunks)
                     if stored >= size:
                         break

@@ -1143,21 +1143,7 @@ class FakeElasticsearch:
     def _update(
         self, idx: IndexState, doc_id: str, existing: StoredDoc | None, body: Any
     ) -> tuple[StoredDoc, str, int]:
-        if not isinstance(body, dict):
-            raise parsing_error("Failed to derive xcontent")
-        for key in body:
-            if key not in (
-                "doc",
-                "upsert",
-                "doc_as_upsert",
-                "script",
-                "scripted_upsert",
-                "detect_noop",
-                "_source",
-                "lang",
-                "params",
-            ):
-                raise x_content_error(f"[UpdateRequest] unknown field [{key}]")
+        self._validate_update_body(body)
         if "script" in body or body.get("scripted_upsert"):
             raise not_implemented("scripted updates")
         if "doc" not in body and "upsert" not in body:
