@@ -5,6 +5,9 @@ All of it through the real `elasticsearch` client against the validating fake se
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -195,6 +198,66 @@ def test_credentials_are_sent_and_a_refusal_is_a_configuration_error(tmp_path: P
         with pytest.raises(ConfigurationError, match="refused the credentials"):
             bad.info()
         bad.close()
+
+
+def _certificates(folder: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a certificate it signs for 127.0.0.1, made with the openssl command line."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=ragbot test CA",
+    )
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=es")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+    )
+    return folder / "ca.pem", folder / "node.pem", folder / "node.key"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
+def test_tls_is_verified_against_the_configured_ca(tmp_path: Path) -> None:
+    ca, cert, key = _certificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with FakeElasticsearch(tls=context) as cluster:
+        assert cluster.url.startswith("https://")
+        trusted = es_index(cluster, tmp_path, ca_file=str(ca))
+        trusted.bind(INFO)
+        assert trusted.versions()[0].live
+        trusted.close()
+        untrusted = es_index(cluster, tmp_path, max_retries=0)
+        with pytest.raises(ConfigurationError, match="CA_FILE"):
+            untrusted.info()
+        untrusted.close()
 
 
 def test_an_unreachable_cluster_is_a_retryable_error(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ import gzip
 import json
 import re
 import socket
+import ssl
 import threading
 import time
 import traceback
@@ -457,7 +458,9 @@ class FakeElasticsearch:
         basic_auth: tuple[str, str] | None = None,
         licence: str = "basic",
         version: str = "9.1.0",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls`: a server-side context; the fake then serves HTTPS, as a production cluster does."""
         if licence not in ("basic", "trial", "gold", "platinum", "enterprise"):
             raise ValueError(f"unknown licence {licence!r}")
         self.api_key = api_key
@@ -473,6 +476,7 @@ class FakeElasticsearch:
         self._order = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._tls = tls
         self.url = ""
 
     # lifecycle -----------------------------------------------------------------------------------------------
@@ -481,7 +485,11 @@ class FakeElasticsearch:
         if self._server is not None:
             return self
         self._server = _Server(self)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http"
+        if self._tls is not None:
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-elasticsearch", daemon=True
         )

@@ -68,10 +68,15 @@ def _translate_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(method)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        from elasticsearch import ApiError, TransportError
+        from elasticsearch import ApiError, SSLError, TransportError
 
         try:
             return method(*args, **kwargs)
+        except SSLError as err:  # retrying cannot fix a certificate nobody trusts
+            raise ConfigurationError(
+                f"TLS to Elasticsearch failed ({err.message}): set RAGBOT_ELASTICSEARCH__CA_FILE to the CA that "
+                "signed the cluster's certificate"
+            ) from err
         except TransportError as err:  # no HTTP answer: connection refused, TLS, timeout (after the retries)
             raise RetryableError(f"cannot reach Elasticsearch: {err.message}") from err
         except ApiError as err:
