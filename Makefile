@@ -44,7 +44,7 @@ run: install
 	done < examples/sample-questions.txt
 	@echo
 	@echo "Next: $(BIN)/ragbot chat                      # ask your own questions"
-	@echo "      $(BIN)/ragbot ingest ~/your-docs        # add your own documents (md, txt, html, pdf)"
+	@echo "      $(BIN)/ragbot ingest ~/your-docs        # your documents: md, txt, html, pdf, docx, Git trees, JSONL"
 	@echo "      $(BIN)/ragbot ask 'question' --as group:hr --json"
 
 test: install-dev

@@ -168,6 +168,7 @@ class ElasticsearchIndex:
         self._name = target or settings.alias
         self._owns_client = owns_client
         self._version_name = re.compile(rf"^{re.escape(self._alias)}-v(\d+)$")
+        self._dimension: int | None = None
 
     @property
     def name(self) -> str:
@@ -471,11 +472,17 @@ class ElasticsearchIndex:
 
     @_translate_errors
     def search_vector(self, vector: Vectors, *, principals: Sequence[str], k: int) -> LegResult:
-        info = self.info()
-        if info is None or not principals or k <= 0:
+        if not principals or k <= 0:
             return LegResult((), ())
-        if vector.shape != (info.dimension,):
-            raise IndexMismatchError(f"query vector has shape {vector.shape}, the index holds {info.dimension}-d")
+        # The dimension is read once, not on every question; a mismatch re-reads it (a rollback may have moved
+        # the alias to a version built by another model) before refusing.
+        if self._dimension is None or vector.shape != (self._dimension,):
+            info = self.info()
+            if info is None:
+                return LegResult((), ())
+            self._dimension = info.dimension
+            if vector.shape != (info.dimension,):
+                raise IndexMismatchError(f"query vector has shape {vector.shape}, the index holds {info.dimension}-d")
         k = min(k, _MAX_KNN_CANDIDATES)
         response = self._es.search(index=self._name, knn=self._knn(vector, principals, k), size=k, source=_IDS_ONLY)
         leg = _leg(response.body)
