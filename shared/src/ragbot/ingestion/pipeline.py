@@ -143,7 +143,7 @@ def ingest(
             gone = [doc_id for doc_id in target.documents(source=name) if doc_id not in ids]
             report.removed += target.delete(gone)
     target.refresh()
-    report.duplicates = link_duplicates(target)
+    report.duplicates = _new_links(link_duplicates(target))
     if reindex and isinstance(index, VersionedIndex) and report.version is not None:
         if report.failed:
             log.warning(
@@ -215,12 +215,14 @@ def ingest_documents(
         progress(done, total)
     if link:
         index.refresh()
-        report.duplicates = link_duplicates(index)
+        report.duplicates = _new_links(link_duplicates(index))
     return report
 
 
-def link_duplicates(index: DocumentIndex) -> list[tuple[str, str]]:
-    """Link every group of documents with the same content key to one canonical member; returns new links.
+def link_duplicates(index: DocumentIndex) -> dict[str, str]:
+    """Link every group of documents with the same content key to one canonical member.
+
+    Returns the changes: doc_id → its new canonical document, or "" for a copy that answers for itself again.
 
     The canonical member stays the one others already point at; otherwise the smallest doc_id. A document whose
     canonical is gone or no longer identical is unlinked or re-linked, so the content never drops out of search.
@@ -248,7 +250,7 @@ def link_duplicates(index: DocumentIndex) -> list[tuple[str, str]]:
         index.link(changes)
     for doc_id, canonical in changes.items():
         log.info("linked %s to %s", doc_id, canonical or "(itself: canonical again)")
-    return sorted((doc_id, canonical) for doc_id, canonical in changes.items() if canonical)
+    return changes
 
 
 @dataclass(slots=True)
@@ -268,10 +270,12 @@ def forget(doc_ids: Sequence[str], *, index: DocumentIndex) -> ForgetReport:
     for doc_id in dict.fromkeys(doc_ids):
         (report.removed if doc_id in stored else report.missing).append(doc_id)
     index.delete(report.removed)
-    before = {d.doc_id for d in index.documents().values() if d.duplicate_of}
-    link_duplicates(index)
-    report.promoted = sorted(before - {d.doc_id for d in index.documents().values() if d.duplicate_of})
+    report.promoted = sorted(doc_id for doc_id, canonical in link_duplicates(index).items() if not canonical)
     return report
+
+
+def _new_links(changes: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted((doc_id, canonical) for doc_id, canonical in changes.items() if canonical)
 
 
 def content_key(document: Document) -> str:
