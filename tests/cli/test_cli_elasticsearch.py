@@ -88,3 +88,11 @@ def test_the_embedded_store_has_no_versions_to_roll_back(tmp_path: Path) -> None
     assert "keeps a single version" in done.stderr
     done = ragbot("index", "versions", "--json", data_dir=tmp_path)
     assert done.returncode == 0 and json.loads(done.stdout)["versions"][0]["documents"] == 0
+
+
+def test_an_unreachable_cluster_is_one_line_on_stderr(tmp_path: Path) -> None:
+    settings = {"RAGBOT_ELASTICSEARCH__URL": "http://127.0.0.1:9", "RAGBOT_ELASTICSEARCH__MAX_RETRIES": "1"}
+    done = ragbot("index", "versions", data_dir=tmp_path, settings=settings)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("ragbot: error: cannot reach Elasticsearch")

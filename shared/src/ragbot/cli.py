@@ -127,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # The transport logs each failed attempt; the command's own one-line error says what matters.
+        logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "ingest": _ingest,
         "ask": _ask,
