@@ -448,6 +448,21 @@ class _HttpHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
 
 
+_CAT_INDICES_COLUMNS = (
+    "health",
+    "status",
+    "index",
+    "uuid",
+    "pri",
+    "rep",
+    "docs.count",
+    "docs.deleted",
+    "store.size",
+    "pri.store.size",
+    "dataset.size",
+)
+
+
 class FakeElasticsearch:
     """An in-process Elasticsearch 9 REST server for tests (see the module docstring for what is emulated)."""
 
@@ -1890,43 +1905,10 @@ class FakeElasticsearch:
                     key=lambda r, c=column, n=numeric: int(r[c]) if n else r[c],  # type: ignore[misc]
                     reverse=order == "desc",
                 )
-        columns = (
-            list(rows[0])
-            if rows
-            else [
-                "health",
-                "status",
-                "index",
-                "uuid",
-                "pri",
-                "rep",
-                "docs.count",
-                "docs.deleted",
-                "store.size",
-                "pri.store.size",
-                "dataset.size",
-            ]
-        )
+        columns = list(rows[0]) if rows else list(_CAT_INDICES_COLUMNS)
         if "h" in req.params:
             columns = req.params["h"].split(",")
-            unknown = [
-                c
-                for c in columns
-                if c
-                not in (
-                    "health",
-                    "status",
-                    "index",
-                    "uuid",
-                    "pri",
-                    "rep",
-                    "docs.count",
-                    "docs.deleted",
-                    "store.size",
-                    "pri.store.size",
-                    "dataset.size",
-                )
-            ]
+            unknown = [c for c in columns if c not in _CAT_INDICES_COLUMNS]
             if unknown:
                 raise not_implemented(f"_cat/indices column [{unknown[0]}]")
             rows = [{c: r[c] for c in columns} for r in rows]
