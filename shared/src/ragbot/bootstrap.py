@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
 from ragbot.directory import PrincipalsDirectory
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
-from ragbot.ports import DocumentIndex, Embedder, Generator
-from ragbot.settings import Settings
+from ragbot.interactions import UserHasher
+from ragbot.ports import DocumentIndex, Embedder, Generator, InteractionLog
+from ragbot.settings import RedisSettings, Settings
 
-__all__ = ["build_chunker", "build_directory", "build_embedder", "build_generator", "build_index", "build_retriever"]
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "build_chunker",
+    "build_directory",
+    "build_embedder",
+    "build_generator",
+    "build_index",
+    "build_interaction_log",
+    "build_redis",
+    "build_retriever",
+    "build_user_hasher",
+]
 
 
 def build_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -44,3 +60,28 @@ def build_generator(settings: Settings, *, embedder: Embedder) -> Generator:
 
 def build_retriever(settings: Settings, *, embedder: Embedder, index: DocumentIndex) -> Retriever:
     return Retriever(embedder=embedder, index=index, settings=settings.retrieval)
+
+
+def build_interaction_log(settings: Settings) -> InteractionLog | None:
+    """The interaction log (SQLite in `data_dir`), or None when `RAGBOT_INTERACTIONS__ENABLED=false`."""
+    if not settings.interactions.enabled:
+        return None
+    from ragbot.backends.sqlite_interactions import SqliteInteractionLog
+
+    return SqliteInteractionLog(settings.data_dir)
+
+
+def build_user_hasher(settings: Settings) -> UserHasher:
+    return UserHasher(settings.interactions.user_hash_key.get_secret_value())
+
+
+def build_redis(settings: RedisSettings) -> redis.Redis:
+    """A blocking Redis client with the configured timeouts (workers)."""
+    import redis
+
+    return redis.Redis.from_url(
+        settings.url,
+        socket_timeout=settings.socket_timeout_s,
+        socket_connect_timeout=settings.connect_timeout_s,
+        health_check_interval=30,
+    )

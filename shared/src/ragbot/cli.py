@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from ragbot import __version__
-from ragbot.errors import RagbotError
+from ragbot.errors import ConfigurationError, RagbotError
 from ragbot.models import EVERYONE, Answer, Passage, Question
 
 __all__ = ["main"]
@@ -102,7 +102,31 @@ def _parser() -> _Parser:
     answers.add_argument("--docs", type=Path, required=True)
     answers.add_argument("--qa", type=Path, required=True)
     answers.add_argument("--json", action="store_true")
+
+    serve = commands.add_parser("serve", help="run a chat adapter (Slack or Teams)")
+    serve.add_argument("platform", choices=["slack", "teams"])
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")  # noqa: S104
+    serve.add_argument("--port", type=_port, help="default: 3000 for Slack, 3978 for Teams; 0 picks a free one")
+
+    worker = commands.add_parser("worker", help="run Celery workers for the answering hops")
+    worker.add_argument(
+        "--queues",
+        default="retrieve,generate,reply.slack,reply.teams,feedback",
+        help="comma-separated queues to consume (default: all)",
+    )
+    worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
+    worker.add_argument("--concurrency", type=_positive_int, help="processes or threads (default: one per CPU)")
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= number <= 65_535:
+        raise argparse.ArgumentTypeError("must be between 0 (any free port) and 65535")
+    return number
 
 
 def _version_number(value: str) -> int:
@@ -137,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval": _eval,
         "index": _index,
         "forget": _forget,
+        "serve": _serve,
+        "worker": _worker,
     }
     try:
         return handlers[args.command](args)
@@ -159,6 +185,41 @@ def _settings() -> Any:
     from ragbot.settings import Settings
 
     return Settings()
+
+
+# -- services -----------------------------------------------------------------------------------------------------
+
+
+def _service(name: str) -> Callable[..., int]:
+    """Services register as entry points, so this package never imports them (they depend on it, not back)."""
+    from importlib.metadata import entry_points
+
+    found = [ep for ep in entry_points(group="ragbot.services") if ep.name == name]
+    if not found:
+        raise ConfigurationError(f"the {name} service is not installed (pip install 'ragbot[{name}]')")
+    try:
+        entry: Callable[..., int] = found[0].load()
+    except ImportError as err:
+        raise ConfigurationError(f"the {name} service cannot start: {err} (pip install 'ragbot[{name}]')") from err
+    return entry
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ragbot.logs import configure_logging
+
+    entry = _service(args.platform)
+    configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
+    port = args.port if args.port is not None else 3000 if args.platform == "slack" else 3978
+    return entry(_settings(), host=args.host, port=port)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from ragbot.logs import configure_logging
+
+    entry = _service("worker")
+    configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    return entry(_settings(), queues=queues, pool=args.pool, concurrency=args.concurrency)
 
 
 # -- ingest -------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The data model (DESIGN §3): frozen pydantic models, JSON on the wire, never pickle.
 
-`Document` and `Chunk` are what ingestion produces; `Question`, `Passage` and `Answer` travel between the hops
-of the answering flow (retrieve → generate → reply), across processes later on.
+`Document` and `Chunk` are what ingestion produces. `Question` → `Retrieval` → `Outcome` are the messages between
+the hops of the answering flow (retrieve → generate → reply), JSON on Celery queues; `Feedback` is a 👍/👎 click.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ __all__ = [
     "Citation",
     "ConversationRef",
     "Document",
+    "Feedback",
     "LegHit",
+    "Outcome",
     "Passage",
     "Question",
+    "Retrieval",
     "Turn",
 ]
 
@@ -108,8 +111,10 @@ class Passage(_Frozen):
 
 
 class Turn(_Frozen):
+    """One earlier message of the conversation (a thread's history)."""
+
     role: Literal["user", "assistant"]
-    text: str
+    text: str = Field(max_length=MAX_QUESTION_CHARS * 4)
 
 
 class ConversationRef(_Frozen):
@@ -132,6 +137,8 @@ class Question(_Frozen):
     principals: Principals = (EVERYONE,)
     conversation: ConversationRef = ConversationRef()
     history: tuple[Turn, ...] = ()
+    # When the platform delivered it (epoch seconds): the start of the end-to-end latency.
+    asked_at: float = 0.0
 
 
 class Citation(_Frozen):
@@ -157,3 +164,33 @@ class Answer(_Frozen):
     confidence: float = 0.0
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(default_factory=dict)
+
+
+class Retrieval(_Frozen):
+    """The retrieve hop's result and the generate hop's input."""
+
+    question: Question
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    # When this message was queued (epoch seconds); the next hop measures its queue wait from it.
+    sent_at: float = 0.0
+
+
+class Outcome(_Frozen):
+    """The generate hop's result and the reply hop's input: the answer and the passages it was built from."""
+
+    question: Question
+    answer: Answer
+    passages: tuple[Passage, ...] = ()
+    sent_at: float = 0.0
+
+
+class Feedback(_Frozen):
+    """A 👍 or 👎 on an answer, from the asker or anyone who saw it."""
+
+    question_id: str = Field(min_length=1, max_length=200)
+    platform: Literal["slack", "teams", "cli"]
+    user: str = Field(min_length=1, max_length=200, description="Platform user id; hashed before it is stored.")
+    value: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+    given_at: float = 0.0

@@ -6,6 +6,10 @@ DocumentIndex   chunks + vectors, two search legs, ACL-filtered
 VersionedIndex  an index with versions behind an alias: build a new one, switch atomically, roll back
                 (Elasticsearch)
 Generator       question + passages → Answer   (extractive answerer; TGI later)
+InteractionLog  redacted records of questions, outcomes and feedback
+                (SQLite embedded; Elasticsearch distributed)
+ReplySender     delivers an answer, an apology or a notice to the conversation a question came from
+                (Slack Web API, Teams Bot Connector)
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ragbot.models import Answer, Chunk, Document, Passage, Question
+from ragbot.interactions import FeedbackEntry, InteractionRecord
+from ragbot.models import Answer, Chunk, ConversationRef, Document, Outcome, Passage, Question
 
 __all__ = [
     "DocumentIndex",
@@ -28,7 +33,9 @@ __all__ = [
     "IndexStats",
     "IndexVersion",
     "IndexedDocument",
+    "InteractionLog",
     "LegResult",
+    "ReplySender",
     "ServerSideFusion",
     "StoredDocument",
     "Vectors",
@@ -230,3 +237,46 @@ class Generator(Protocol):
         ...
 
     def generate(self, question: Question, passages: Sequence[Passage]) -> Answer: ...
+
+
+class InteractionLog(Protocol):
+    """Where interaction records live. Writers never pass raw text or user ids: records are built redacted.
+
+    Every method is safe to call from several processes at once, and idempotent per question id.
+    """
+
+    def record(self, record: InteractionRecord) -> None:
+        """Store (or replace) the record of `record.question_id`, keeping any feedback already attached."""
+        ...
+
+    def add_feedback(self, question_id: str, entry: FeedbackEntry) -> None:
+        """Attach feedback to a question; one entry per user, the latest wins. Unknown ids are kept for later."""
+        ...
+
+    def get(self, question_id: str) -> InteractionRecord | None: ...
+
+    def records(self, *, since: datetime | None = None) -> Iterable[InteractionRecord]:
+        """Records asked at or after `since` (all when None), oldest first, feedback attached."""
+        ...
+
+    def purge(self, *, older_than: datetime) -> int:
+        """Delete records (and their feedback) asked before `older_than`; returns how many records went."""
+        ...
+
+    def forget_user(self, user_hash: str) -> int:
+        """Delete every record asked by, and every feedback given by, this hashed user; returns how many."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class ReplySender(Protocol):
+    """Delivers to one chat platform. Implementations live with their adapter (services/*)."""
+
+    def send_answer(self, outcome: Outcome) -> None:
+        """Replace the question's progress indicator with the answer, its sources and feedback controls."""
+        ...
+
+    def send_notice(self, conversation: ConversationRef, text: str) -> None:
+        """Tell the conversation something plain (an apology, a limit reached), replacing any progress indicator."""
+        ...

@@ -8,8 +8,10 @@ the values it needs as arguments. With nothing configured, everything is embedde
     RAGBOT_RETRIEVAL__RRF_K=60
     RAGBOT_ANSWER__MIN_CONFIDENCE=0.32
 
-Setting `RAGBOT_ELASTICSEARCH__URL` moves the knowledge store to an Elasticsearch cluster. Secrets are `SecretStr`:
-never printed, never logged.
+Setting `RAGBOT_ELASTICSEARCH__URL` moves the knowledge store to an Elasticsearch cluster. The chat services add
+`RAGBOT_REDIS__URL`, `RAGBOT_SLACK__*` and `RAGBOT_TEAMS__*`. Secrets are `SecretStr`: never printed, never logged,
+and readable from files in `/run/secrets/ragbot` (a mounted Kubernetes or Compose secret: one file per setting,
+named like its variable, e.g. `RAGBOT_SLACK__BOT_TOKEN`); the environment wins over a file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources import NestedSecretsSettingsSource
 
 __all__ = [
     "AnswerSettings",
@@ -27,11 +30,19 @@ __all__ = [
     "DirectorySettings",
     "ElasticsearchSettings",
     "EmbeddingSettings",
+    "InteractionLogSettings",
+    "LimitSettings",
+    "QueueSettings",
+    "RedisSettings",
     "RetrievalSettings",
     "Settings",
+    "SlackSettings",
+    "TeamsSettings",
+    "WorkerSettings",
 ]
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+SECRETS_DIR = "/run/secrets/ragbot"
 
 
 class _Section(BaseModel):
@@ -159,6 +170,117 @@ class DirectorySettings(_Section):
     path: Path | None = None
 
 
+class RedisSettings(_Section):
+    """The Celery broker and the shared state of the chat services (dedupe, rate limits, reply ledger)."""
+
+    url: str = Field("redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL, password included.")
+    # Client-side timeouts: a Redis that stops answering must fail an enqueue fast, so the asker can be told.
+    socket_timeout_s: float = Field(3.0, gt=0, le=60)
+    connect_timeout_s: float = Field(2.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class QueueSettings(_Section):
+    """How questions travel between the hops (Celery)."""
+
+    # Every message carries an expiry: a question nobody picked up in time is apologised for, not answered late.
+    expires_s: int = Field(120, ge=5, le=86_400)
+    max_retries: int = Field(3, ge=0, le=20, description="Retries of a hop on a retryable error.")
+    retry_backoff_max_s: int = Field(20, ge=1, le=600)
+    # A message a killed worker held is redelivered after this long (Redis transport visibility timeout).
+    visibility_timeout_s: int = Field(300, ge=10, le=86_400)
+    # How often one hop may be started for one question before it is treated as a poison message.
+    max_deliveries: int = Field(3, ge=1, le=20)
+
+
+class LimitSettings(_Section):
+    """Per-user and per-channel rate limits, shared by every adapter replica through Redis. 0 disables one."""
+
+    user_per_minute: int = Field(6, ge=0, le=10_000)
+    channel_per_minute: int = Field(30, ge=0, le=100_000)
+
+
+class SlackSettings(_Section):
+    """The Slack app. HTTP Events API with the signing secret, or Socket Mode when `app_token` is set."""
+
+    bot_token: SecretStr | None = Field(None, description="xoxb-… bot token.")
+    signing_secret: SecretStr | None = Field(None, description="Verifies that HTTP requests come from Slack.")
+    app_token: SecretStr | None = Field(None, description="xapp-… app-level token; setting it selects Socket Mode.")
+    api_url: str = Field("https://slack.com/api/", description="Web API base URL (an enterprise proxy, a test server).")
+    allowed_channels: tuple[str, ...] = Field((), description="Channel ids the bot answers in; empty: every channel.")
+    # Principals for a channel's questions, by channel id, overriding the computed ones (e.g. an HR private channel).
+    channel_principals: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # A private channel is searched with what all its members may read; above this many members, public only.
+    private_channel_max_members: int = Field(200, ge=1, le=10_000)
+    history_turns: int = Field(6, ge=0, le=50, description="Earlier turns of a thread sent along with a follow-up.")
+    dedupe_ttl_s: int = Field(3600, ge=60, le=7 * 86_400, description="How long an event id is remembered.")
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value if value.endswith("/") else value + "/"
+
+
+TeamsAppType = Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"]
+
+
+class TeamsSettings(_Section):
+    """The Teams bot (Azure Bot registration)."""
+
+    app_id: str | None = Field(None, description="The bot's Microsoft App ID.")
+    app_password: SecretStr | None = Field(None, description="Client secret of the app registration.")
+    tenant_id: str | None = Field(None, description="Required for SingleTenant and UserAssignedMSI.")
+    app_type: TeamsAppType = "MultiTenant"
+    # Where inbound tokens' signing keys are published. Override for sovereign clouds or a test server.
+    openid_metadata_url: str | None = None
+    # Where the bot obtains its outbound token (login authority); override with the metadata URL.
+    login_url: str | None = None
+    token_issuer: str | None = Field(None, description="Expected issuer of inbound tokens (sovereign clouds, tests).")
+    # A service URL outside this list is never sent a reply (and never given the bot's token).
+    allowed_service_urls: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _tenant_when_single(self) -> TeamsSettings:
+        if self.app_type != "MultiTenant" and self.app_id and not self.tenant_id:
+            raise ValueError(f"teams.tenant_id is required when teams.app_type is {self.app_type}")
+        return self
+
+
+class InteractionLogSettings(_Section):
+    """Every question and its outcome, redacted of personal data (DESIGN §7)."""
+
+    enabled: bool = True
+    # Elasticsearch index for the log when the store is Elasticsearch; the embedded log is SQLite in data_dir.
+    index: str = "ragbot-interactions"
+    retention_days: int = Field(180, ge=1, le=3650)
+    # Keys the one-way hash of platform user ids; rotate it and old records no longer link to a person.
+    user_hash_key: SecretStr = SecretStr("ragbot-default-user-hash-key")
+
+    @field_validator("index")
+    @classmethod
+    def _index_name(cls, value: str) -> str:
+        if not _INDEX_NAME.match(value):
+            raise ValueError("must be a lowercase Elasticsearch index name (a-z, 0-9, '.', '_', '-')")
+        return value
+
+
+class WorkerSettings(_Section):
+    """Celery workers: probe files for Kubernetes, and the Prometheus endpoint."""
+
+    probe_dir: Path | None = Field(None, description="Where the ready/alive files live (default: data_dir/probes).")
+    metrics_port: int = Field(9108, ge=0, le=65_535, description="0 turns the worker's metrics endpoint off.")
+    # Concurrency per worker; 0 = one process per CPU.
+    concurrency: int = Field(0, ge=0, le=512)
+
+
 class Settings(BaseSettings):
     """All of ragbot's configuration. Construct once, at the composition root."""
 
@@ -167,6 +289,9 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        secrets_dir=SECRETS_DIR,
+        secrets_nested_delimiter="__",
+        secrets_dir_missing="ok",
     )
 
     data_dir: Path = Field(Path(".ragbot"), description="Where the embedded store lives.")
@@ -176,3 +301,22 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     directory: DirectorySettings = DirectorySettings()
+    redis: RedisSettings = RedisSettings()
+    queue: QueueSettings = QueueSettings()
+    limits: LimitSettings = LimitSettings()
+    slack: SlackSettings = SlackSettings()
+    teams: TeamsSettings = TeamsSettings()
+    interactions: InteractionLogSettings = InteractionLogSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secret files may set nested fields (RAGBOT_SLACK__BOT_TOKEN), like the environment does.
+        return init_settings, env_settings, dotenv_settings, NestedSecretsSettingsSource(file_secret_settings)

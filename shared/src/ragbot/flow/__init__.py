@@ -1,14 +1,15 @@
 """The answering flow, one module per hop. Plain functions; every collaborator is passed in.
 
-    question ──retrieve()──▶ passages ──answer()──▶ Answer ──reply (chat adapters, later)
-                 │                        │
-        Embedder + DocumentIndex      Generator (extractive now; TGI later)
+    Question ─enqueue.submit()─▶ [retrieve] ─retrieve_question()─▶ Retrieval
+             ─▶ [generate] ─answer_retrieval()─▶ Outcome ─▶ [reply.<platform>] ─reply.deliver()─▶ the thread
+                                       any hop fails for good or expires ─▶ reply.apologize()
 
-In the distributed deployment each hop runs on its own Celery queue (retrieve, generate, reply.<platform>);
-embedded, the CLI calls them in turn.
+In the distributed deployment each bracketed hop runs on its own Celery queue; embedded, the CLI calls
+`Retriever.retrieve` and `answer` in turn. `enqueue` and `reply` need the queue extra (Celery, Redis), so they are
+imported from their modules, not from here.
 """
 
-from ragbot.flow.answer import answer, check_citations
-from ragbot.flow.retrieve import RetrievalResult, Retriever
+from ragbot.flow.answer import answer, answer_retrieval, check_citations
+from ragbot.flow.retrieve import RetrievalResult, Retriever, retrieve_question
 
-__all__ = ["RetrievalResult", "Retriever", "answer", "check_citations"]
+__all__ = ["RetrievalResult", "Retriever", "answer", "answer_retrieval", "check_citations", "retrieve_question"]

@@ -12,10 +12,10 @@ import time
 from collections.abc import Sequence
 
 from ragbot.citations import REFUSAL, cite, closest_sources
-from ragbot.models import Answer, Passage, Question
+from ragbot.models import Answer, Outcome, Passage, Question, Retrieval
 from ragbot.ports import Generator
 
-__all__ = ["answer", "check_citations"]
+__all__ = ["answer", "answer_retrieval", "check_citations"]
 
 _MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 
@@ -36,6 +36,25 @@ def answer(question: Question, passages: Sequence[Passage], *, generator: Genera
     checked = check_citations(draft, passages)
     timings = {**checked.timings_ms, "generate": round((time.perf_counter() - started) * 1000, 2)}
     return checked.model_copy(update={"timings_ms": timings})
+
+
+def answer_retrieval(retrieval: Retrieval, *, generator: Generator) -> Outcome:
+    """The generate hop: answer a retrieved question; timings of both hops (and queue waits) travel on.
+
+    Returns:
+        The message for the reply hop.
+    """
+    started = time.time()
+    result = answer(retrieval.question, retrieval.passages, generator=generator)
+    timings = {**retrieval.timings_ms, **result.timings_ms}
+    if retrieval.sent_at:
+        timings["queue.generate"] = round(max(started - retrieval.sent_at, 0.0) * 1000, 2)
+    return Outcome(
+        question=retrieval.question,
+        answer=result.model_copy(update={"timings_ms": timings}),
+        passages=retrieval.passages,
+        sent_at=time.time(),
+    )
 
 
 def check_citations(draft: Answer, passages: Sequence[Passage]) -> Answer:

@@ -14,11 +14,11 @@ from typing import Literal
 
 from ragbot.errors import IndexMismatchError
 from ragbot.fusion import drop_near_duplicates, reciprocal_rank_fusion
-from ragbot.models import Passage
+from ragbot.models import Passage, Question, Retrieval
 from ragbot.ports import DocumentIndex, Embedder, LegResult, ServerSideFusion
 from ragbot.settings import RetrievalSettings
 
-__all__ = ["Mode", "RetrievalResult", "Retriever"]
+__all__ = ["Mode", "RetrievalResult", "Retriever", "retrieve_question"]
 
 Mode = Literal["hybrid", "bm25", "dense"]
 
@@ -125,6 +125,29 @@ class Retriever:
                 f"{self._embedder.model_name}: set RAGBOT_EMBEDDING__MODEL={info.embedding_model} or re-ingest"
             )
         self._checked = True
+
+
+def retrieve_question(question: Question, *, retriever: Retriever, sent_at: float = 0.0) -> Retrieval:
+    """The retrieve hop: the passages `question.principals` may read, with the hop's timings.
+
+    Args:
+        question: The question as the adapter enqueued it.
+        retriever: Hybrid search over the index.
+        sent_at: When the question was queued (epoch seconds); its queue wait is recorded as `queue.retrieve`.
+
+    Returns:
+        The message for the generate hop.
+    """
+    started = time.time()
+    result = retriever.retrieve(question.text, principals=question.principals)
+    timings = {**result.timings_ms, "retrieve": _ms_since(started)}
+    if sent_at:
+        timings["queue.retrieve"] = round(max(started - sent_at, 0.0) * 1000, 2)
+    return Retrieval(question=question, passages=tuple(result.passages), timings_ms=timings, sent_at=time.time())
+
+
+def _ms_since(epoch: float) -> float:
+    return round((time.time() - epoch) * 1000, 2)
 
 
 def _ms(started: float) -> float:

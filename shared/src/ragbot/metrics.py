@@ -1,0 +1,58 @@
+"""Prometheus metrics of the chat services and workers (DESIGN §10). Names are what dashboards and alerts use.
+
+Workers run several processes; their entry point turns on prometheus_client's multiprocess mode before this
+module is imported, and serves the aggregate. Adapters are one process and serve the default registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "ANSWERS",
+    "FEEDBACK",
+    "HOP_SECONDS",
+    "INTAKE",
+    "INTAKE_SECONDS",
+    "TASK_FAILURES",
+    "observe_outcome",
+]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
+
+INTAKE = Counter(
+    "ragbot_intake_total",
+    "Messages an adapter received, by what became of them.",
+    ["platform", "result"],  # accepted, duplicate, ignored, not_allowed, rate_limited, enqueue_failed, rejected
+)
+INTAKE_SECONDS = Histogram(
+    "ragbot_intake_seconds",
+    "From a platform request arriving to the question being queued.",
+    ["platform"],
+    buckets=_LATENCY_BUCKETS,
+)
+ANSWERS = Counter(
+    "ragbot_answers_total",
+    "Questions delivered back to the asker, by status (answered, refused, degraded, failed).",
+    ["platform", "status"],
+)
+HOP_SECONDS = Histogram(
+    "ragbot_hop_seconds",
+    "Time per hop (retrieve, generate, reply), per queue wait (queue.*), and end to end (total).",
+    ["hop"],
+    buckets=_LATENCY_BUCKETS,
+)
+FEEDBACK = Counter("ragbot_feedback_total", "Feedback clicks on answers.", ["platform", "value"])
+TASK_FAILURES = Counter(
+    "ragbot_task_failures_total", "Task attempts that raised, by task and error class.", ["task", "error"]
+)
+
+
+def observe_outcome(platform: str, status: str, timings_ms: Mapping[str, float]) -> None:
+    """Count one delivered question and record its per-hop timings."""
+    ANSWERS.labels(platform=platform, status=status).inc()
+    for hop in ("retrieve", "generate", "reply", "total", "queue.retrieve", "queue.generate", "queue.reply"):
+        if hop in timings_ms:
+            HOP_SECONDS.labels(hop=hop).observe(timings_ms[hop] / 1000)

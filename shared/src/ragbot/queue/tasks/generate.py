@@ -1,0 +1,27 @@
+"""Task `ragbot.generate` (queue `generate`): Retrieval → Outcome."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ragbot.errors import RetryableError
+from ragbot.flow.answer import answer_retrieval
+from ragbot.models import Outcome, Retrieval
+from ragbot.queue.names import TaskName
+from ragbot.queue.resources import ResourceTask
+
+__all__ = ["generate"]
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name=TaskName.GENERATE,
+    base=ResourceTask,
+    bind=True,
+    pydantic=True,
+    pydantic_dump_kwargs={"mode": "json"},
+    autoretry_for=(RetryableError,),
+)
+def generate(self: ResourceTask, retrieval: Retrieval) -> Outcome:
+    """Write the cited answer (`flow.answer.answer_retrieval`)."""
+    self.count_delivery()
+    return answer_retrieval(retrieval, generator=self.resources.generator)
