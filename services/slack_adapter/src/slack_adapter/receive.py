@@ -1,0 +1,306 @@
+"""The Slack app: listeners that turn mentions, DMs, `/ask` and feedback clicks into queued work.
+
+Bolt verifies every HTTP request's signature, acknowledges events before the listener runs (well within Slack's
+3 seconds), and drops the bot's own messages. On top of that, in this order:
+
+    dedupe       a redelivered event (Slack retries, X-Slack-Retry-Num) is dropped by event_id (Redis SET NX EX)
+    filter       other bots, edits and system messages are ignored; channels outside the allowlist get a polite no
+    limit        per-user and per-channel rate limits, shared by every replica through Redis
+    progress     a placeholder message in the thread, which the reply hop later replaces with the answer
+    enqueue      retrieve → generate → reply.slack; if the queue is unreachable the placeholder says so at once
+
+Listeners only translate and submit; answering happens in the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ragbot import metrics
+from ragbot.coordination import AdmissionGate
+from ragbot.errors import RetryableError
+from ragbot.models import MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
+from ragbot.settings import LimitSettings, SlackSettings
+from slack_adapter.access import SlackAccess
+from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text
+
+__all__ = ["Intake", "build_app"]
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "Sorry, I can't take questions right now: the answering service is unavailable. Please try again soon."
+NOT_HERE = "I'm not enabled in this channel. Ask me in a direct message, or ask an admin to add this channel."
+EMPTY = "Ask me a question after the mention, e.g. “@ragbot how many vacation days do I get?”"
+TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the listeners hand work to. `submit` queues a question; `feedback` queues a click (both blocking)."""
+
+    submit: Callable[[Question], str]
+    feedback: Callable[[Feedback], None]
+
+
+def build_app(
+    *,
+    settings: SlackSettings,
+    limits: LimitSettings,
+    client: AsyncWebClient,
+    gate: AdmissionGate,
+    access: SlackAccess,
+    intake: Intake,
+    socket_mode: bool = False,
+) -> AsyncApp:
+    """The Bolt app with ragbot's listeners. Every collaborator is passed in (a test passes local servers).
+
+    Args:
+        settings: Slack settings (signing secret, allowlist, history depth, dedupe window).
+        limits: Rate limits per user and per channel.
+        client: Web API client with the bot token (its `base_url` may point at a proxy or a test server).
+        gate: Redis-backed dedupe and rate limits.
+        access: Resolves the principals a question is searched with.
+        intake: Queues questions and feedback.
+        socket_mode: Requests arrive over Socket Mode (no signature to verify).
+    """
+    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
+    app = AsyncApp(
+        client=client,
+        signing_secret=secret,
+        request_verification_enabled=not socket_mode,
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+        url_verification_enabled=True,
+        raise_error_for_unhandled_request=False,
+    )
+    handler = _Handler(settings=settings, limits=limits, client=client, gate=gate, access=access, intake=intake)
+    app.middleware(handler.dedupe)
+    app.event("app_mention")(handler.on_mention)
+    app.event("message")(handler.on_message)
+    app.command("/ask")(handler.on_command)
+    app.action(FEEDBACK_UP)(handler.on_feedback)
+    app.action(FEEDBACK_DOWN)(handler.on_feedback)
+    return app
+
+
+class _Handler:
+    def __init__(
+        self,
+        *,
+        settings: SlackSettings,
+        limits: LimitSettings,
+        client: AsyncWebClient,
+        gate: AdmissionGate,
+        access: SlackAccess,
+        intake: Intake,
+    ) -> None:
+        self._settings = settings
+        self._limits = limits
+        self._client = client
+        self._gate = gate
+        self._access = access
+        self._intake = intake
+        self._identity: tuple[str | None, str | None] | None = None
+
+    # -- middleware -------------------------------------------------------------------------------------------
+
+    async def dedupe(
+        self, body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        event_id = body.get("event_id")
+        if event_id:
+            try:
+                first = await self._gate.first_delivery("slack-event", str(event_id), ttl_s=self._settings.dedupe_ttl_s)
+            except Exception:  # Redis down: let the listener tell the asker, rather than drop the question
+                log.warning("dedupe unavailable", exc_info=True, extra={"event_id": event_id})
+                context["ragbot_gate_down"] = True
+                first = True
+            if not first:
+                metrics.INTAKE.labels(platform="slack", result="duplicate").inc()
+                log.info("duplicate delivery dropped", extra={"event_id": event_id})
+                return BoltResponse(status=200, body="")
+        await next()
+        return None
+
+    # -- listeners --------------------------------------------------------------------------------------------
+
+    async def on_mention(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        if str(event.get("channel", "")).startswith("D"):
+            return  # a mention inside a DM also arrives as message.im, which answers it
+        await self._question(event, body=body, context=context, kind_hint=event.get("channel_type"))
+
+    async def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+            return
+        await self._question(event, body=body, context=context, kind_hint="im")
+
+    async def on_command(self, ack: Callable[..., Awaitable[None]], command: dict[str, Any], context: Any) -> None:
+        await ack()
+        started = time.perf_counter()
+        user, channel = str(command.get("user_id", "")), str(command.get("channel_id", ""))
+        text = " ".join(str(command.get("text") or "").split())
+        if not text:
+            await self._ephemeral(channel, user, None, EMPTY)
+            return
+        try:
+            # A slash command's text is seen by nobody else: post it, and answer in its thread.
+            posted: Any = await self._client.chat_postMessage(
+                channel=channel, text=f"<@{user}> asked: {text[:MAX_QUESTION_CHARS]}"
+            )
+        except SlackApiError as err:
+            log.warning("could not post the /ask question: %s", err.response.get("error"))
+            await self._ephemeral(channel, user, None, NOT_HERE)
+            return
+        event = {"user": user, "channel": channel, "text": text, "ts": posted["ts"]}
+        trigger = str(command.get("trigger_id") or posted["ts"])
+        await self._question(
+            event,
+            body={"event_id": f"cmd-{trigger}", "team_id": command.get("team_id")},
+            context=context,
+            kind_hint=None,
+            started=started,
+        )
+
+    async def on_feedback(
+        self, ack: Callable[..., Awaitable[None]], body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
+        await ack()
+        user = str((body.get("user") or {}).get("id") or "")
+        value = "up" if action.get("action_id") == FEEDBACK_UP else "down"
+        question_id = str(action.get("value") or "")
+        channel = str((body.get("channel") or {}).get("id") or "")
+        container = body.get("container") or {}
+        thread = container.get("thread_ts") or container.get("message_ts")
+        try:
+            feedback = Feedback(question_id=question_id, platform="slack", user=user, value=value, given_at=time.time())
+            await asyncio.to_thread(self._intake.feedback, feedback)
+        except Exception:
+            log.warning("feedback not recorded", exc_info=True, extra={"question_id": question_id})
+            await self._ephemeral(channel, user, thread, "Sorry, I couldn't record your feedback just now.")
+            return
+        metrics.FEEDBACK.labels(platform="slack", value=value).inc()
+        thanks = "Thanks, glad it helped." if value == "up" else "Thanks for telling me; this helps improve answers."
+        await self._ephemeral(channel, user, thread, thanks)
+
+    # -- the path of a question -------------------------------------------------------------------------------
+
+    async def _question(
+        self,
+        event: dict[str, Any],
+        *,
+        body: dict[str, Any],
+        context: Any,
+        kind_hint: str | None,
+        started: float | None = None,
+    ) -> None:
+        started = started or time.perf_counter()
+        user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
+        ts = str(event.get("ts") or "")
+        thread = str(event.get("thread_ts") or ts)
+        bot_user_id, bot_id = await self._bot_identity(context)
+        if not user or not channel or event.get("bot_id"):
+            return self._count("ignored")
+        if context.get("ragbot_gate_down"):
+            await self._say(channel, thread, UNAVAILABLE)
+            return self._count("enqueue_failed")
+        allowed = self._settings.allowed_channels
+        if allowed and channel not in allowed and not channel.startswith("D"):
+            await self._ephemeral(channel, user, thread, NOT_HERE)
+            return self._count("not_allowed")
+        text = question_text(str(event.get("text") or ""), bot_user_id=bot_user_id)
+        if not text:
+            await self._ephemeral(channel, user, thread, EMPTY)
+            return self._count("rejected")
+        if len(text) > MAX_QUESTION_CHARS:
+            await self._say(channel, thread, TOO_LONG)
+            return self._count("rejected")
+        try:
+            wait = await self._rate_limited(user, channel)
+        except Exception:
+            log.warning("rate limiter unavailable", exc_info=True)
+            await self._say(channel, thread, UNAVAILABLE)
+            return self._count("enqueue_failed")
+        if wait:
+            await self._ephemeral(
+                channel, user, thread, f"You're asking faster than I can answer. Please try again in {wait} seconds."
+            )
+            return self._count("rate_limited")
+
+        kind = await self._access.channel_kind(channel, hint=kind_hint)
+        principals = await self._access.principals(channel=channel, kind=kind, user=user)
+        history = await self._history(channel, thread, ts, bot_user_id, bot_id) if thread != ts else ()
+        placeholder: Any = await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=PLACEHOLDER)
+        question = Question(
+            question_id=f"slack-{body.get('event_id') or f'{channel}-{ts}'}",
+            text=text,
+            asker=user,
+            principals=principals,
+            conversation=ConversationRef(
+                platform="slack",
+                channel=channel,
+                thread=thread,
+                message=str(placeholder["ts"]),
+                reference={"team": str(body.get("team_id") or ""), "channel_type": kind},
+            ),
+            history=history,
+            asked_at=time.time(),
+        )
+        try:
+            await asyncio.to_thread(self._intake.submit, question)
+        except RetryableError:
+            log.warning("could not enqueue", exc_info=True, extra={"question_id": question.question_id})
+            await self._client.chat_update(channel=channel, ts=str(placeholder["ts"]), text=UNAVAILABLE)
+            return self._count("enqueue_failed")
+        metrics.INTAKE_SECONDS.labels(platform="slack").observe(time.perf_counter() - started)
+        log.info("question queued", extra={"question_id": question.question_id, "platform": "slack"})
+        return self._count("accepted")
+
+    async def _rate_limited(self, user: str, channel: str) -> int:
+        wait = await self._gate.retry_after("slack-user", user, limit=self._limits.user_per_minute)
+        if wait or channel.startswith("D"):
+            return wait
+        return await self._gate.retry_after("slack-channel", channel, limit=self._limits.channel_per_minute)
+
+    async def _history(self, channel: str, thread: str, ts: str, bot_user_id: str | None, bot_id: str | None) -> Any:
+        limit = self._settings.history_turns
+        if not limit:
+            return ()
+        try:
+            replies: Any = await self._client.conversations_replies(channel=channel, ts=thread, limit=100)
+        except SlackApiError as err:
+            log.warning("thread history unavailable: %s", err.response.get("error"))
+            return ()
+        return history_turns(
+            replies.get("messages") or [], before_ts=ts, bot_user_id=bot_user_id, bot_id=bot_id, limit=limit
+        )
+
+    async def _bot_identity(self, context: Any) -> tuple[str | None, str | None]:
+        if self._identity is None:
+            self._identity = (context.get("bot_user_id"), context.get("bot_id"))
+        return self._identity
+
+    async def _say(self, channel: str, thread: str | None, text: str) -> None:
+        try:
+            await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+        except SlackApiError as err:
+            log.warning("could not post a notice: %s", err.response.get("error"))
+
+    async def _ephemeral(self, channel: str, user: str, thread: str | None, text: str) -> None:
+        try:
+            await self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=text)
+        except SlackApiError as err:
+            log.warning("could not post an ephemeral notice: %s", err.response.get("error"))
+
+    @staticmethod
+    def _count(result: str) -> None:
+        metrics.INTAKE.labels(platform="slack", result=result).inc()

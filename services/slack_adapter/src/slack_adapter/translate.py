@@ -1,0 +1,165 @@
+"""Slack ⇄ ragbot, pure functions: events to question parts, answers to Block Kit within Slack's limits.
+
+Slack's limits that shape the rendering: 50 blocks per message, 3000 characters of text per section, 75 characters
+per button label, 2000 characters per button value, 40 000 characters of fallback `text`. A long answer is split
+into several sections at paragraph or sentence boundaries, and into several messages if it needs more blocks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from ragbot.models import Citation, Outcome, Turn
+
+__all__ = [
+    "FEEDBACK_DOWN",
+    "FEEDBACK_UP",
+    "PLACEHOLDER",
+    "SlackMessage",
+    "escape",
+    "history_turns",
+    "question_text",
+    "render_answer",
+    "render_notice",
+]
+
+PLACEHOLDER = ":hourglass_flowing_sand: Looking through the documents…"
+FEEDBACK_UP = "ragbot_feedback_up"
+FEEDBACK_DOWN = "ragbot_feedback_down"
+MAX_BLOCKS = 50
+MAX_SECTION_CHARS = 3000
+MAX_FALLBACK_CHARS = 40_000
+
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
+_LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+_BARE_LINK = re.compile(r"<(https?://[^|>]+)>")
+
+SlackMessage = dict[str, Any]
+"""Keyword arguments of chat.postMessage / chat.update: `text` (fallback) and `blocks`."""
+
+
+def question_text(text: str, *, bot_user_id: str | None) -> str:
+    """What the user asked, as plain text: the bot's mention removed, other mentions and links made readable."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    text = _MENTION.sub("someone", text)
+    text = _LINK.sub(r"\2", text)
+    text = _BARE_LINK.sub(r"\1", text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return " ".join(text.split())
+
+
+def history_turns(
+    messages: Iterable[Mapping[str, Any]], *, before_ts: str, bot_user_id: str | None, bot_id: str | None, limit: int
+) -> tuple[Turn, ...]:
+    """The thread's earlier turns (at most `limit`, newest kept), from conversations.replies messages."""
+    turns: list[Turn] = []
+    for message in messages:
+        if _ts(message.get("ts")) >= _ts(before_ts) or message.get("subtype") not in (None, "bot_message"):
+            continue
+        text = question_text(str(message.get("text") or ""), bot_user_id=bot_user_id)
+        if not text or text == PLACEHOLDER:
+            continue
+        mine = (bot_id and message.get("bot_id") == bot_id) or (bot_user_id and message.get("user") == bot_user_id)
+        if message.get("bot_id") and not mine:
+            continue  # other bots' chatter is not part of the conversation
+        turns.append(Turn(role="assistant" if mine else "user", text=text[:16_000]))
+    return tuple(turns[-limit:]) if limit else ()
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_answer(outcome: Outcome) -> list[SlackMessage]:
+    """The answer as one or more messages: text sections, sources, then feedback buttons on the last one."""
+    answer = outcome.answer
+    updated = {p.chunk.chunk_id: p.chunk.updated_at for p in outcome.passages}
+    blocks: list[dict[str, Any]] = [_section(part) for part in _split(escape(answer.text), MAX_SECTION_CHARS)]
+    if answer.citations:
+        title = "*Closest sources*" if answer.refused else "*Sources*"
+        blocks.append({"type": "divider"})
+        blocks.append(_section(title))
+        blocks.extend(_section(part) for part in _split(_sources(answer.citations, updated), MAX_SECTION_CHARS))
+    note = "Not found in the documents" if answer.refused else "Answered from your company's documents"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note} · was this helpful?"}]})
+    blocks.append(_feedback_buttons(outcome.question.question_id))
+    fallback = answer.text[:MAX_FALLBACK_CHARS]
+    pages = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
+    if len(pages) > 1 and len(pages[-1]) < 2:  # keep the buttons with their context line
+        pages[-1][:0] = pages[-2][-1:]
+        pages[-2] = pages[-2][:-1]
+    return [{"text": fallback if i == 0 else "(continued)", "blocks": page} for i, page in enumerate(pages)]
+
+
+def render_notice(text: str) -> SlackMessage:
+    return {"text": text, "blocks": [_section(escape(text))]}
+
+
+def _sources(citations: Sequence[Citation], updated: Mapping[str, datetime]) -> str:
+    lines = []
+    for citation in citations:
+        title = escape(citation.title or citation.doc_id).replace("|", "¦")
+        head = f"<{citation.url}|{title}>" if citation.url.startswith(("http://", "https://")) else f"*{title}*"
+        parts = [f"[{citation.n}] {head}"]
+        if citation.heading_path:
+            parts.append(escape(citation.heading_path))
+        when = updated.get(citation.chunk_id)
+        if when is not None:
+            parts.append(f"updated {when:%Y-%m-%d}")
+        lines.append(" · ".join(parts))
+    return "\n".join(lines)
+
+
+def _feedback_buttons(question_id: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": "ragbot_feedback",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": FEEDBACK_UP,
+                "text": {"type": "plain_text", "text": ":thumbsup: Helpful", "emoji": True},
+                "value": question_id[:2000],
+            },
+            {
+                "type": "button",
+                "action_id": FEEDBACK_DOWN,
+                "text": {"type": "plain_text", "text": ":thumbsdown: Not helpful", "emoji": True},
+                "value": question_id[:2000],
+            },
+        ],
+    }
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+
+
+def _split(text: str, limit: int) -> list[str]:
+    """Cut `text` into pieces of at most `limit` characters, at a paragraph, line, sentence or word boundary."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(". "), window.rfind(" "))
+        # Never cut inside an escape sequence such as &amp;.
+        amp = window.rfind("&", max(cut, 0))
+        if amp > 0 and ";" not in window[amp:]:
+            cut = amp - 1
+        cut = cut + 1 if cut > limit // 2 else limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def _ts(value: object) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        return 0.0

@@ -1,0 +1,154 @@
+"""`ragbot worker [--queues retrieve,generate,reply.slack,reply.teams,feedback]`: the Celery workers.
+
+One command for every hop; a deployment runs one worker per role by choosing queues (the retrieval worker takes
+`retrieve`, the generation worker `generate`, each adapter's reply worker `reply.<platform>` and `feedback`). Only the
+task modules of the chosen queues are imported, so a generation worker never loads torch.
+
+Processes: prefork by default (the retrieval model is loaded once per child, after the fork, in
+`worker_process_init`). Health: probe files (`ragbot_worker.probes`). Metrics: Prometheus on
+`RAGBOT_WORKER__METRICS_PORT`, aggregated across the children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from ragbot.errors import ConfigurationError, InputError
+from ragbot.settings import Settings
+
+__all__ = ["ALL_QUEUES", "main", "parse_queues"]
+
+log = logging.getLogger("ragbot.worker")
+
+ALL_QUEUES = ("retrieve", "generate", "reply.slack", "reply.teams", "feedback")
+
+
+def parse_queues(value: str | Sequence[str] | None) -> list[str]:
+    """`retrieve,generate` → ["retrieve", "generate"]; unknown names are an input error naming the known ones."""
+    if value is None:
+        return list(ALL_QUEUES)
+    names = value.split(",") if isinstance(value, str) else list(value)
+    queues = list(dict.fromkeys(n.strip() for n in names if n.strip()))
+    unknown = [q for q in queues if q not in ALL_QUEUES]
+    if unknown or not queues:
+        raise InputError(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(ALL_QUEUES)}")
+    return queues
+
+
+def main(
+    settings: Settings,
+    *,
+    queues: Sequence[str] | None = None,
+    pool: str = "prefork",
+    concurrency: int | None = None,
+    loglevel: str = "INFO",
+    resources: Callable[[], Any] | None = None,
+) -> int:
+    """Run a worker until it is stopped (SIGTERM: finish the current tasks, then exit). Returns its exit code.
+
+    Args:
+        settings: Redis, queue and worker settings, and whatever the tasks build their resources from.
+        queues: Queues to consume (default: all).
+        pool: Celery pool: prefork, threads or solo.
+        concurrency: Processes or threads (default: `worker.concurrency`, 0 meaning one per CPU).
+        loglevel: Celery's log level.
+        resources: Builds the per-process `Resources` (default: from settings); tests pass fakes this way.
+    """
+    chosen = parse_queues(queues)
+    # Celery logs every task's return value at INFO: ours hold questions and answers, which logs must never carry.
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
+    probe_dir = settings.worker.probe_dir or settings.data_dir / "probes"
+    _multiprocess_metrics(probe_dir / "metrics", enabled=settings.worker.metrics_port > 0)
+
+    from celery.signals import worker_process_init, worker_process_shutdown
+
+    from ragbot.queue.celery_app import create_celery_app
+    from ragbot.queue.resources import Resources, configure, current
+    from ragbot_worker import probes
+
+    modules = _task_modules(chosen)
+    app = create_celery_app(settings, include=modules, name="ragbot-worker")
+    configure(resources or (lambda: Resources(settings)))
+    probes.install(app, probe_dir)
+    warm_retrieval = "retrieve" in chosen
+
+    @worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
+    def _warm(**_: Any) -> None:
+        current().warm(retrieval=warm_retrieval)
+
+    @worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
+    def _metrics_gone(pid: int | None = None, **_: Any) -> None:
+        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+
+    if settings.worker.metrics_port:
+        _serve_metrics(settings.worker.metrics_port)
+    workers = concurrency if concurrency is not None else settings.worker.concurrency or os.cpu_count() or 1
+    if pool == "solo":
+        current().warm(retrieval=warm_retrieval)
+    log.info("worker consuming %s with %s×%s", ",".join(chosen), pool, workers)
+    worker = app.Worker(
+        queues=chosen,
+        pool_cls=pool,
+        concurrency=workers,
+        loglevel=loglevel,
+        hostname=f"ragbot-{'+'.join(chosen)}@{socket.gethostname()}",
+        without_gossip=True,
+        without_mingle=True,
+        optimization="fair",
+    )
+    worker.start()
+    return int(worker.exitcode or 0)
+
+
+def _task_modules(queues: Sequence[str]) -> list[str]:
+    registered = {ep.name: ep.value for ep in entry_points(group="ragbot.queues")}
+    missing = [q for q in queues if q not in registered]
+    if missing:
+        raise ConfigurationError(f"no task module registered for queue(s) {', '.join(missing)}; reinstall ragbot")
+    return [registered[q] for q in queues]
+
+
+def _multiprocess_metrics(directory: Path, *, enabled: bool) -> None:
+    """prometheus_client reads this at import: children then write their samples to files the parent sums."""
+    if not enabled or "prometheus_client" in sys.modules:
+        return
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def _serve_metrics(port: int) -> None:
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry: CollectorRegistry | None = None
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, registry=registry or REGISTRY)
+
+
+def _cli(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ragbot_worker")
+    parser.add_argument("--queues", default=",".join(ALL_QUEUES))
+    parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
+    parser.add_argument("--concurrency", type=int)
+    args = parser.parse_args(argv)
+    return main(Settings(), queues=parse_queues(args.queues), pool=args.pool, concurrency=args.concurrency)
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())
