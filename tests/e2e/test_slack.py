@@ -1,0 +1,224 @@
+"""Slack end to end: signed events into `ragbot serve slack`, real Celery workers on Redis, answers in the thread.
+
+Slack's Web API is a local server speaking its protocol (tests/fakes/slack_api.py); everything else is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ragbot.backends.sqlite_interactions import SqliteInteractionLog
+from tests.e2e.harness import Service, WorkerProcess, base_env
+from tests.fakes.slack_api import (
+    FakeSlackApi,
+    app_mention_event,
+    block_actions_form,
+    dm_message_event,
+    event_callback,
+    sign_request,
+)
+
+BOT_TOKEN = "xoxb-test-token"
+SECRET = "test-signing-secret"
+ALL = "retrieve,generate,reply.slack,feedback"
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlackApi]:
+    with FakeSlackApi(BOT_TOKEN) as api:
+        api.add_user("U1", email="liam@kestrel.example", name="liam")
+        api.add_user("UHR", email="ana@kestrel.example", name="ana")
+        api.add_channel("C1", kind="public", members=["U1", "UHR", "UBOT"], name="general")
+        api.add_channel("GHR", kind="private", members=["UHR", "UBOT"], name="hr-only")
+        api.add_channel("D1", kind="im", members=["U1", "UBOT"])
+        api.add_channel("DHR", kind="im", members=["UHR", "UBOT"])
+        yield api
+
+
+@pytest.fixture
+def env(data_dir: Path, redis_url: str, slack: FakeSlackApi) -> dict[str, str]:
+    return base_env(
+        data_dir=data_dir,
+        redis_url=redis_url,
+        RAGBOT_SLACK__BOT_TOKEN=BOT_TOKEN,
+        RAGBOT_SLACK__SIGNING_SECRET=SECRET,
+        RAGBOT_SLACK__API_URL=slack.url,
+        RAGBOT_DIRECTORY__PATH=str(Path(__file__).resolve().parents[2] / "examples" / "principals.json"),
+    )
+
+
+@pytest.fixture
+def adapter(env: dict[str, str], tmp_path: Path) -> Iterator[Service]:
+    with Service("slack", env=env, log_path=tmp_path / "slack.log") as service:
+        yield service  # type: ignore[misc]
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[WorkerProcess]:
+    with WorkerProcess(env=env, queues=ALL, log_path=tmp_path / "worker.log") as process:
+        yield process  # type: ignore[misc]
+
+
+def post_event(adapter: Service, payload: dict[str, Any], *, retry: int | None = None) -> requests.Response:
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", **sign_request(body, signing_secret=SECRET)}
+    if retry is not None:
+        headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
+    return requests.post(f"{adapter.url}/slack/events", data=body, headers=headers, timeout=10)
+
+
+def answer_in(slack: FakeSlackApi, channel: str, thread: str) -> dict[str, Any]:
+    """The bot's message in the thread once the reply hop replaced the placeholder."""
+    call = slack.wait_for(
+        lambda c: c.method == "chat.update" and c.args.get("channel") == channel and "blocks" in c.args, timeout=30
+    )
+    [message] = [m for m in slack.messages(channel, thread_ts=thread) if m.get("ts") == call.args["ts"]]
+    return message
+
+
+def block_text(message: dict[str, Any]) -> str:
+    return "\n".join(str((b.get("text") or {}).get("text", "")) for b in message.get("blocks") or [])
+
+
+def test_a_mention_is_answered_in_its_thread_with_sources_and_feedback(
+    slack: FakeSlackApi, adapter: Service, worker: WorkerProcess, data_dir: Path
+) -> None:
+    event = app_mention_event("how many days of paid annual leave do I get?", user="U1", channel="C1")
+    payload = event_callback(event, event_id="Ev1")
+    started = time.perf_counter()
+    response = post_event(adapter, payload)
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 3  # Slack's deadline; measured properly in bench/
+
+    message = answer_in(slack, "C1", event["ts"])
+    text = block_text(message)
+    assert "[1]" in text and "*Sources*" in text
+    assert "leave-policy" in text or "Leave" in text
+    actions = [b for b in message["blocks"] if b["type"] == "actions"]
+    assert {e["action_id"] for e in actions[0]["elements"]} == {"ragbot_feedback_up", "ragbot_feedback_down"}
+    assert actions[0]["elements"][0]["value"] == "slack-Ev1"
+
+    # 👍 is recorded against the question, with the clicker's id hashed.
+    form = block_actions_form(
+        [{"action_id": "ragbot_feedback_up", "block_id": "ragbot_feedback", "value": "slack-Ev1", "type": "button"}],
+        user_id="U1",
+        channel_id="C1",
+        message_ts=message["ts"],
+        thread_ts=event["ts"],
+    )
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign_request(form, signing_secret=SECRET)}
+    assert requests.post(f"{adapter.url}/slack/events", data=form, headers=headers, timeout=10).status_code == 200
+    slack.wait_for("chat.postEphemeral", timeout=10)
+    log = SqliteInteractionLog(data_dir)
+    deadline = time.monotonic() + 15
+    while True:
+        record = log.get("slack-Ev1")
+        if record is not None and record.feedback:
+            break
+        assert time.monotonic() < deadline, f"no feedback recorded: {record}"
+        time.sleep(0.1)
+    assert record.status == "answered" and record.platform == "slack"
+    assert record.feedback[0].value == "up"
+    assert record.user_hash and "U1" not in record.model_dump_json()
+    assert record.retrieved and record.citations
+    assert {"retrieve", "generate", "reply", "total"} <= set(record.timings_ms)
+
+
+def test_a_retried_event_is_answered_once(slack: FakeSlackApi, adapter: Service, worker: WorkerProcess) -> None:
+    event = app_mention_event("what is the expense limit for a client dinner?", user="U1", channel="C1")
+    payload = event_callback(event, event_id="EvRetry")
+    assert post_event(adapter, payload).status_code == 200
+    assert post_event(adapter, payload, retry=1).status_code == 200
+    assert post_event(adapter, payload, retry=2).status_code == 200
+    answer_in(slack, "C1", event["ts"])
+    time.sleep(1.0)  # room for a wrongly queued second answer to arrive
+    placeholders = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == event["ts"]]
+    updates = [c for c in slack.calls_to("chat.update") if c.args.get("channel") == "C1"]
+    assert len(placeholders) == 1 and len(updates) == 1
+
+
+def test_a_bad_signature_is_refused(slack: FakeSlackApi, adapter: Service) -> None:
+    body = json.dumps(event_callback(app_mention_event("hi", user="U1", channel="C1"), event_id="EvBad")).encode()
+    headers = {"Content-Type": "application/json", **sign_request(body, signing_secret="not-the-secret")}
+    response = requests.post(f"{adapter.url}/slack/events", data=body, headers=headers, timeout=10)
+    assert response.status_code == 401
+    assert not slack.calls_to("chat.postMessage")
+
+
+def test_a_restricted_document_never_reaches_a_channel_answer(
+    slack: FakeSlackApi, adapter: Service, worker: WorkerProcess, data_dir: Path
+) -> None:
+    question = "what are the salary bands and pay ranges for engineers?"
+    # Asked by an HR member in a public channel: public documents only.
+    public = app_mention_event(question, user="UHR", channel="C1")
+    post_event(adapter, event_callback(public, event_id="EvPublic"))
+    in_channel = answer_in(slack, "C1", public["ts"])
+    assert "compensation" not in json.dumps(in_channel)
+    # The same person in a DM: their own principals, so the HR-only band document is found.
+    private = dm_message_event(question, user="UHR", channel="DHR")
+    post_event(adapter, event_callback(private, event_id="EvDm"))
+    in_dm = answer_in(slack, "DHR", private["ts"])
+    assert "salary-bands" in json.dumps(in_dm) or "Salary" in block_text(in_dm)
+    record = SqliteInteractionLog(data_dir).get("slack-EvPublic")
+    assert record is not None
+    assert all(not ref.doc_id.startswith("hr/compensation/") for ref in record.retrieved)
+
+
+def test_a_worker_killed_mid_question_still_answers(
+    slack: FakeSlackApi, adapter: Service, env: dict[str, str], tmp_path: Path
+) -> None:
+    with WorkerProcess(
+        env=env, queues=ALL, log_path=tmp_path / "slow-worker.log", embed_delay_s=3.0, concurrency=1
+    ) as slow:
+        event = app_mention_event("how do I book travel for a conference?", user="U1", channel="C1")
+        post_event(adapter, event_callback(event, event_id="EvKill"))
+        slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("thread_ts") == event["ts"])
+        time.sleep(1.0)  # the question is now inside the slow embedder
+        [child] = slow.children()
+        os.kill(child, signal.SIGKILL)
+        message = answer_in(slack, "C1", event["ts"])
+    assert "[1]" in block_text(message) or "couldn" in block_text(message).lower()
+
+
+def test_redis_unreachable_at_enqueue_tells_the_asker(slack: FakeSlackApi, data_dir: Path, tmp_path: Path) -> None:
+    env = base_env(
+        data_dir=data_dir,
+        redis_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
+        RAGBOT_SLACK__BOT_TOKEN=BOT_TOKEN,
+        RAGBOT_SLACK__SIGNING_SECRET=SECRET,
+        RAGBOT_SLACK__API_URL=slack.url,
+    )
+    with Service("slack", env=env, log_path=tmp_path / "slack.log") as adapter:
+        event = app_mention_event("how many days of leave do I get?", user="U1", channel="C1")
+        assert post_event(adapter, event_callback(event, event_id="EvDown")).status_code == 200
+        told = slack.wait_for(
+            lambda c: c.method in ("chat.postMessage", "chat.update") and "can't take questions" in str(c.args),
+            timeout=20,
+        )
+        assert told.args["channel"] == "C1"
+        assert requests.get(f"{adapter.url}/readyz", timeout=10).status_code == 503
+        assert requests.get(f"{adapter.url}/healthz", timeout=10).status_code == 200
+
+
+def test_a_question_that_expired_in_the_queue_is_apologised_for(
+    slack: FakeSlackApi, env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**env, "RAGBOT_QUEUE__EXPIRES_S": "5"}
+    with Service("slack", env=env, log_path=tmp_path / "slack.log") as adapter:
+        event = app_mention_event("how many days of leave do I get?", user="U1", channel="C1")
+        post_event(adapter, event_callback(event, event_id="EvLate"))
+        slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("thread_ts") == event["ts"])
+        time.sleep(6)  # no worker is running: the question outlives its expiry in the queue
+        with WorkerProcess(env=env, queues=ALL, log_path=tmp_path / "worker.log"):
+            told = slack.wait_for(lambda c: c.method == "chat.update" and "went wrong" in str(c.args), timeout=20)
+    assert told.args["channel"] == "C1"
+    assert not [c for c in slack.calls_to("chat.update") if "[1]" in str(c.args)]
