@@ -111,8 +111,7 @@ def _parser() -> _Parser:
     worker = commands.add_parser("worker", help="run Celery workers for the answering hops")
     worker.add_argument(
         "--queues",
-        default="retrieve,generate,reply.slack,reply.teams,feedback",
-        help="comma-separated queues to consume (default: all)",
+        help="comma-separated queues to consume: retrieve,generate,reply.slack,reply.teams,feedback (default: all)",
     )
     worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
     worker.add_argument("--concurrency", type=_positive_int, help="processes or threads (default: one per CPU)")
@@ -218,7 +217,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     entry = _service("worker")
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
-    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    queues = args.queues.split(",") if args.queues is not None else None
     return entry(_settings(), queues=queues, pool=args.pool, concurrency=args.concurrency)
 
 

@@ -12,6 +12,7 @@ Processes: prefork by default (the retrieval model is loaded once per child, aft
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import shutil
@@ -63,7 +64,7 @@ def main(
         loglevel: Celery's log level.
         resources: Builds the per-process `Resources` (default: from settings); tests pass fakes this way.
     """
-    chosen = parse_queues(queues)
+    chosen = parse_queues(queues) if queues is not None else _installed(ALL_QUEUES)
     # Celery logs every task's return value at INFO: ours hold questions and answers, which logs must never carry.
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     probe_dir = settings.worker.probe_dir or settings.data_dir / "probes"
@@ -112,6 +113,16 @@ def main(
     return int(worker.exitcode or 0)
 
 
+def _installed(queues: Sequence[str]) -> list[str]:
+    """The queues whose task modules are importable here: "all queues" means all this installation can serve."""
+    registered = {ep.name: ep.value for ep in entry_points(group="ragbot.queues")}
+    found = [q for q in queues if q in registered and importlib.util.find_spec(registered[q]) is not None]
+    skipped = sorted(set(queues) - set(found))
+    if skipped:
+        log.warning("not consuming %s: their task modules are not installed", ",".join(skipped))
+    return found
+
+
 def _task_modules(queues: Sequence[str]) -> list[str]:
     registered = {ep.name: ep.value for ep in entry_points(group="ragbot.queues")}
     missing = [q for q in queues if q not in registered]
@@ -143,11 +154,12 @@ def _serve_metrics(port: int) -> None:
 
 def _cli(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ragbot_worker")
-    parser.add_argument("--queues", default=",".join(ALL_QUEUES))
+    parser.add_argument("--queues")
     parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
     parser.add_argument("--concurrency", type=int)
     args = parser.parse_args(argv)
-    return main(Settings(), queues=parse_queues(args.queues), pool=args.pool, concurrency=args.concurrency)
+    queues = parse_queues(args.queues) if args.queues else None
+    return main(Settings(), queues=queues, pool=args.pool, concurrency=args.concurrency)
 
 
 if __name__ == "__main__":
