@@ -16,6 +16,7 @@ from ragbot.settings import RedisSettings, Settings
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
 
 __all__ = [
     "build_chunker",
@@ -24,6 +25,7 @@ __all__ = [
     "build_generator",
     "build_index",
     "build_interaction_log",
+    "build_async_redis",
     "build_redis",
     "build_retriever",
     "build_user_hasher",
@@ -84,4 +86,15 @@ def build_redis(settings: RedisSettings) -> redis.Redis:
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
         health_check_interval=30,
+    )
+
+
+def build_async_redis(settings: RedisSettings) -> redis.asyncio.Redis:
+    """An asyncio Redis client with the configured timeouts (adapters)."""
+    import redis.asyncio
+
+    return redis.asyncio.Redis.from_url(
+        settings.url,
+        socket_timeout=settings.socket_timeout_s,
+        socket_connect_timeout=settings.connect_timeout_s,
     )

@@ -104,6 +104,13 @@ class AnswerSettings(_Section):
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
 
+
+def _check_index_name(value: str) -> str:
+    if not _INDEX_NAME.match(value):
+        raise ValueError("must be a lowercase Elasticsearch index name (a-z, 0-9, '.', '_', '-')")
+    return value
+
+
 VectorIndexType = Literal["hnsw", "int8_hnsw", "int4_hnsw", "bbq_hnsw", "flat", "int8_flat"]
 
 
@@ -151,9 +158,7 @@ class ElasticsearchSettings(_Section):
     @field_validator("alias")
     @classmethod
     def _index_name(cls, value: str) -> str:
-        if not _INDEX_NAME.match(value):
-            raise ValueError("must be a lowercase Elasticsearch index name (a-z, 0-9, '.', '_', '-')")
-        return value
+        return _check_index_name(value)
 
     @model_validator(mode="after")
     def _one_auth(self) -> ElasticsearchSettings:
@@ -267,9 +272,7 @@ class InteractionLogSettings(_Section):
     @field_validator("index")
     @classmethod
     def _index_name(cls, value: str) -> str:
-        if not _INDEX_NAME.match(value):
-            raise ValueError("must be a lowercase Elasticsearch index name (a-z, 0-9, '.', '_', '-')")
-        return value
+        return _check_index_name(value)
 
 
 class WorkerSettings(_Section):

@@ -8,27 +8,23 @@ server still runs for /healthz, /readyz and /metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import sys
-from functools import partial
+from typing import Any
 
-import redis.asyncio
 from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ragbot.bootstrap import build_directory
+from ragbot.bootstrap import build_async_redis, build_directory
 from ragbot.coordination import AdmissionGate
 from ragbot.directory import PrincipalsDirectory
 from ragbot.errors import ConfigurationError
-from ragbot.flow.enqueue import submit
-from ragbot.models import Feedback
+from ragbot.flow.enqueue import intake_for
 from ragbot.queue.celery_app import create_celery_app
-from ragbot.queue.names import Queue, TaskName
+from ragbot.service_http import serve_until_signalled
 from ragbot.settings import Settings
 from slack_adapter.access import SlackAccess
-from slack_adapter.receive import Intake, build_app
+from slack_adapter.receive import build_app
 from slack_adapter.server import create_web_app
 
 __all__ = ["build_service", "main"]
@@ -46,20 +42,8 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, o
             "set RAGBOT_SLACK__SIGNING_SECRET (HTTP Events API) or RAGBOT_SLACK__APP_TOKEN (Socket Mode)"
         )
     client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, timeout=10)
-    gate = AdmissionGate(
-        redis.asyncio.Redis.from_url(
-            settings.redis.url,
-            socket_timeout=settings.redis.socket_timeout_s,
-            socket_connect_timeout=settings.redis.connect_timeout_s,
-        )
-    )
+    gate = AdmissionGate(build_async_redis(settings.redis))
     celery = create_celery_app(settings, name="ragbot-slack")
-    expires = settings.queue.expires_s
-
-    def feedback(item: Feedback) -> None:
-        celery.send_task(
-            str(TaskName.FEEDBACK), args=(item.model_dump(mode="json"),), queue=str(Queue.FEEDBACK), expires=86_400
-        )
 
     access = SlackAccess(
         client=client,
@@ -73,7 +57,7 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, o
         client=client,
         gate=gate,
         access=access,
-        intake=Intake(submit=partial(submit, celery=celery, expires_s=expires), feedback=feedback),
+        intake=intake_for(celery, expires_s=settings.queue.expires_s),
         socket_mode=slack.app_token is not None,
     )
     return create_web_app(bolt, gate=gate), gate, bolt
@@ -89,30 +73,31 @@ def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000) -> int:
 async def _serve(
     web_app: web.Application, gate: AdmissionGate, bolt: object, *, settings: Settings, host: str, port: int
 ) -> None:
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
-    mode = "socket mode" if settings.slack.app_token else "http"
-    log.info("slack adapter listening on %s:%s (%s)", host, bound, mode)
-    socket_handler = None
-    if settings.slack.app_token is not None:
+    socket_handler: Any = None
+    app_token = settings.slack.app_token
+
+    async def connect_socket_mode() -> None:
+        nonlocal socket_handler
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-        socket_handler = AsyncSocketModeHandler(bolt, settings.slack.app_token.get_secret_value())  # type: ignore[arg-type]
-        await socket_handler.connect_async()  # type: ignore[no-untyped-call]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("slack adapter stopping")
-    if socket_handler is not None:
-        with contextlib.suppress(Exception):
-            await socket_handler.close_async()  # type: ignore[no-untyped-call]
-    await runner.cleanup()
-    await gate.close()
+        if app_token is not None:
+            socket_handler = AsyncSocketModeHandler(bolt, app_token.get_secret_value())  # type: ignore[arg-type]
+            await socket_handler.connect_async()
+
+    async def close_socket_mode() -> None:
+        if socket_handler is not None:
+            await socket_handler.close_async()
+
+    socket_mode = app_token is not None
+    await serve_until_signalled(
+        web_app,
+        name="slack adapter",
+        host=host,
+        port=port,
+        mode="socket mode" if socket_mode else "http",
+        on_started=connect_socket_mode if socket_mode else None,
+        on_stopping=(close_socket_mode, gate.close),
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -29,27 +28,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ragbot import metrics
 from ragbot.coordination import AdmissionGate
 from ragbot.errors import RetryableError
+from ragbot.flow.enqueue import UNAVAILABLE, Intake
 from ragbot.models import MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
 from ragbot.settings import LimitSettings, SlackSettings
 from slack_adapter.access import SlackAccess
 from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text
 
-__all__ = ["Intake", "build_app"]
+__all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "Sorry, I can't take questions right now: the answering service is unavailable. Please try again soon."
 NOT_HERE = "I'm not enabled in this channel. Ask me in a direct message, or ask an admin to add this channel."
 EMPTY = "Ask me a question after the mention, e.g. “@ragbot how many vacation days do I get?”"
 TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
-
-
-@dataclass(frozen=True)
-class Intake:
-    """What the listeners hand work to. `submit` queues a question; `feedback` queues a click (both blocking)."""
-
-    submit: Callable[[Question], str]
-    feedback: Callable[[Feedback], None]
 
 
 def build_app(

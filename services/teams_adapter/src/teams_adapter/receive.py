@@ -19,8 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -33,28 +32,20 @@ from ragbot import metrics
 from ragbot.coordination import AdmissionGate
 from ragbot.directory import PrincipalsDirectory
 from ragbot.errors import RetryableError
+from ragbot.flow.enqueue import UNAVAILABLE, Intake
 from ragbot.models import EVERYONE, MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
 from ragbot.settings import LimitSettings
 from teams_adapter.answers import question_for_answer
 from teams_adapter.translate import FeedbackValue, card_feedback, invoke_feedback, question_text
 
-__all__ = ["DEDUPE_TTL_S", "UNAVAILABLE", "Intake", "RagBot"]
+__all__ = ["DEDUPE_TTL_S", "RagBot"]
 
 log = logging.getLogger(__name__)
 
-UNAVAILABLE = "Sorry, I can't take questions right now: the answering service is unavailable. Please try again soon."
 TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
 DEDUPE_TTL_S = 3600
 _CACHE_S = 300
 _FEEDBACK_INVOKE = "message/submitAction"
-
-
-@dataclass(frozen=True)
-class Intake:
-    """Where the bot hands work. `submit` queues a question; `feedback` queues a 👍/👎 (both blocking)."""
-
-    submit: Callable[[Question], str]
-    feedback: Callable[[Feedback], None]
 
 
 class RagBot(ActivityHandler):  # type: ignore[misc]

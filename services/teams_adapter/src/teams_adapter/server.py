@@ -21,9 +21,9 @@ from aiohttp import web
 from botbuilder.core import serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ragbot.coordination import AdmissionGate
+from ragbot.service_http import add_operations_routes
 from teams_adapter.config import service_url_allowed
 from teams_adapter.receive import RagBot
 
@@ -85,25 +85,10 @@ def create_web_app(
             return web.json_response(data=serializer_helper(invoke.body), status=int(invoke.status))
         return web.Response(status=201)
 
-    async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(_: web.Request) -> web.Response:
-        try:
-            await gate.ping()
-        except Exception as err:  # any failure to reach Redis means: do not route questions here
-            return web.json_response({"status": "unavailable", "redis": type(err).__name__}, status=503)
-        return web.json_response({"status": "ready"})
-
-    async def prometheus(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     # Teams caps a message at ~28 KB; a generous 1 MiB leaves room for invokes with card payloads.
     app = web.Application(client_max_size=1024**2)
     app.router.add_post("/api/messages", messages)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
+    add_operations_routes(app, gate=gate)
     return app
 
 

@@ -7,16 +7,50 @@ errback (on the platform's reply queue) runs if any hop fails for good or expire
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from celery import Celery, chain
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from ragbot.errors import InputError, RetryableError
-from ragbot.models import Question
+from ragbot.models import Feedback, Question
 from ragbot.queue.names import ChatPlatform, Queue, TaskName, apologize_task, reply_queue, reply_task
 
-__all__ = ["submit"]
+__all__ = ["UNAVAILABLE", "Intake", "intake_for", "submit", "submit_feedback"]
+
+UNAVAILABLE = "Sorry, I can't take questions right now: the answering service is unavailable. Please try again soon."
+"""What an adapter tells the asker at once when a question could not be queued."""
+
+_FEEDBACK_EXPIRES_S = 86_400
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Where an adapter hands work. `submit` queues a question; `feedback` queues a 👍/👎 (both blocking)."""
+
+    submit: Callable[[Question], str]
+    feedback: Callable[[Feedback], None]
+
+
+def intake_for(celery: Celery, *, expires_s: int) -> Intake:
+    """The adapter's intake over the queue: questions into the answering chain, clicks onto `feedback`."""
+    return Intake(
+        submit=partial(submit, celery=celery, expires_s=expires_s),
+        feedback=partial(submit_feedback, celery=celery),
+    )
+
+
+def submit_feedback(feedback: Feedback, *, celery: Celery) -> None:
+    """Queue a 👍/👎 for the interaction log (it may wait longer than a question: nobody is waiting on it)."""
+    celery.send_task(
+        str(TaskName.FEEDBACK),
+        args=(feedback.model_dump(mode="json"),),
+        queue=str(Queue.FEEDBACK),
+        expires=_FEEDBACK_EXPIRES_S,
+    )
 
 
 def submit(question: Question, *, celery: Celery, expires_s: int) -> str:
