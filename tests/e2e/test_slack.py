@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
+from slack_adapter.translate import PLACEHOLDER
 from tests.e2e.harness import Service, WorkerProcess, base_env
 from tests.fakes.slack_api import (
     FakeSlackApi,
@@ -144,6 +145,55 @@ def test_a_retried_event_is_answered_once(slack: FakeSlackApi, adapter: Service,
     placeholders = [c for c in slack.calls_to("chat.postMessage") if c.args.get("thread_ts") == event["ts"]]
     updates = [c for c in slack.calls_to("chat.update") if c.args.get("channel") == "C1"]
     assert len(placeholders) == 1 and len(updates) == 1
+
+
+def test_a_rate_limited_placeholder_is_waited_out(slack: FakeSlackApi, adapter: Service, worker: WorkerProcess) -> None:
+    # Slack allows about one message a second per channel; its 429 says when to come back, and the adapter does.
+    slack.fail_next("chat.postMessage", retry_after=1)
+    event = app_mention_event("how many days of paid annual leave do I get?", user="U1", channel="C1")
+    post_event(adapter, event_callback(event, event_id="EvLimited"))
+    assert "[1]" in block_text(answer_in(slack, "C1", event["ts"]))
+
+
+def test_a_failed_placeholder_does_not_lose_the_question(
+    slack: FakeSlackApi, adapter: Service, worker: WorkerProcess
+) -> None:
+    for _ in range(3):  # the first try and both retries
+        slack.fail_next("chat.postMessage", error="service_unavailable", status=503)
+    event = app_mention_event("what is the expense limit for a client dinner?", user="U1", channel="C1")
+    post_event(adapter, event_callback(event, event_id="EvNoPlaceholder"))
+    # No progress message to replace: the answer is posted in the thread instead.
+    call = slack.wait_for(
+        lambda c: c.method == "chat.postMessage" and c.args.get("thread_ts") == event["ts"] and "blocks" in c.args,
+        timeout=30,
+    )
+    assert "*Sources*" in json.dumps(call.args["blocks"]) and call.args["thread_ts"] == event["ts"]
+
+
+def test_an_unresolvable_asker_is_told_rather_than_searched_for(slack: FakeSlackApi, adapter: Service) -> None:
+    # Without the asker's principals a DM cannot be searched safely: say so instead of guessing.
+    slack.fail_next("users.info", error="fatal_error", status=200)
+    event = dm_message_event("what are the salary bands?", user="UHR", channel="DHR")
+    post_event(adapter, event_callback(event, event_id="EvWho"))
+    call = slack.wait_for(lambda c: c.method == "chat.postMessage" and c.args.get("channel") == "DHR")
+    assert "couldn't check which documents" in str(call.args.get("text"))
+    assert not [c for c in slack.calls_to("chat.postMessage") if c.args.get("text") == PLACEHOLDER]
+
+
+def test_socket_mode_answers_without_a_public_endpoint(
+    slack: FakeSlackApi, env: dict[str, str], worker: WorkerProcess, tmp_path: Path
+) -> None:
+    # With an app-level token the adapter dials out to Slack over a WebSocket instead of receiving HTTP requests.
+    socket = slack.enable_socket_mode("xapp-1-test")
+    socket_env = {k: v for k, v in env.items() if k != "RAGBOT_SLACK__SIGNING_SECRET"}
+    socket_env["RAGBOT_SLACK__APP_TOKEN"] = "xapp-1-test"
+    with Service("slack", env=socket_env, log_path=tmp_path / "slack-socket.log"):
+        socket.wait_connected()
+        event = app_mention_event("how many days of paid annual leave do I get?", user="U1", channel="C1")
+        envelope = socket.push("events_api", event_callback(event, event_id="EvSocket"))
+        assert socket.wait_ack(envelope)["envelope_id"] == envelope
+        assert "[1]" in block_text(answer_in(slack, "C1", event["ts"]))
+    assert [c.token for c in slack.calls_to("apps.connections.open")] == ["xapp-1-test"]
 
 
 def test_a_bad_signature_is_refused(slack: FakeSlackApi, adapter: Service) -> None:

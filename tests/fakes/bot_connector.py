@@ -373,6 +373,7 @@ class _Response:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a real service's backlog, not socketserver's 5: bursts must not drop connections
 
     def __init__(self, fake: FakeBotFramework, context: ssl.SSLContext) -> None:
         self.fake = fake

@@ -377,6 +377,7 @@ Handler = Callable[["FakeElasticsearch", _Request], _Response]
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a real service's backlog, not socketserver's 5: bursts must not drop connections
     allow_reuse_address = True
 
     def __init__(self, fake: FakeElasticsearch) -> None:

@@ -38,6 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.fakes.slack_socket import FakeSocketMode
+
 Json = dict[str, Any]
 ChannelKind = Literal["public", "private", "im", "mpim"]
 CallMatch = str | Callable[["SlackCall"], bool]
@@ -192,6 +194,7 @@ def _check_blocks(blocks: Any) -> None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a real service's backlog, not socketserver's 5: bursts must not drop connections
     fake: FakeSlackApi
 
 
@@ -255,6 +258,8 @@ class FakeSlackApi:
             "assistant.threads.setStatus": self._set_status,
         }
         self.add_user(bot_user_id, email=None, name="ragbot", is_bot=True)
+        self.app_token: str | None = None
+        self.socket_mode: FakeSocketMode | None = None
 
     # ---- lifecycle
 
@@ -270,7 +275,17 @@ class FakeSlackApi:
             self._thread.start()
         return self
 
+    def enable_socket_mode(self, app_token: str) -> FakeSocketMode:
+        """Serve Socket Mode: ``apps.connections.open`` with ``app_token`` hands out the WebSocket's URL."""
+        self.app_token = app_token
+        self.socket_mode = FakeSocketMode().start()
+        self._methods["apps.connections.open"] = lambda args: {"url": self.socket_mode.url}  # type: ignore[union-attr]
+        return self.socket_mode
+
     def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+            self.socket_mode = None
         server, thread, self._server, self._thread = self._server, self._thread, None, None
         if server is not None and thread is not None:
             self._stopping.set()  # wakes requests sleeping in delay()
@@ -415,7 +430,8 @@ class FakeSlackApi:
             with self._cond:
                 if method not in self._methods:
                     raise _SlackError("unknown_method", req_method=method)
-                if method not in _NO_AUTH and token != self.bot_token:
+                expected = self.app_token if method == "apps.connections.open" else self.bot_token
+                if method not in _NO_AUTH and token != expected:
                     raise _SlackError("invalid_auth" if token else "not_authed")
                 if self._failures[method]:
                     error, status, retry_after = self._failures[method].popleft()

@@ -13,6 +13,10 @@ import sys
 from typing import Any
 
 from aiohttp import web
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ragbot.bootstrap import build_async_redis, build_directory
@@ -41,7 +45,17 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, o
         raise ConfigurationError(
             "set RAGBOT_SLACK__SIGNING_SECRET (HTTP Events API) or RAGBOT_SLACK__APP_TOKEN (Socket Mode)"
         )
-    client = AsyncWebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, timeout=10)
+    # Slack's 429s (chat.postMessage allows about one message a second per channel) are waited out, as its
+    # Retry-After says; a dropped connection is retried once more. Anything else reaches the listener.
+    client = AsyncWebClient(
+        token=slack.bot_token.get_secret_value(),
+        base_url=slack.api_url,
+        timeout=10,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
+    )
     gate = AdmissionGate(build_async_redis(settings.redis))
     celery = create_celery_app(settings, name="ragbot-slack")
 

@@ -6,9 +6,13 @@ Bolt verifies every HTTP request's signature, acknowledges events before the lis
     dedupe       a redelivered event (Slack retries, X-Slack-Retry-Num) is dropped by event_id (Redis SET NX EX)
     filter       other bots, edits and system messages are ignored; channels outside the allowlist get a polite no
     limit        per-user and per-channel rate limits, shared by every replica through Redis
-    progress     a placeholder message in the thread, which the reply hop later replaces with the answer
-    enqueue      retrieve → generate → reply.slack; if the queue is unreachable the placeholder says so at once
+    access       who may read what (the asker's principals, or the channel's); if Slack cannot tell us, we say so
+    progress     a placeholder message in the thread, which the reply hop later replaces with the answer; if Slack
+                 will not take it, the question goes on and the answer is posted in the thread instead
+    enqueue      retrieve → generate → reply.slack; if the queue is unreachable the asker is told at once
 
+Once an event is acknowledged Slack never sends it again, so after the ack every path ends in the queue or in a
+message to the asker; none ends in silence.
 Listeners only translate and submit; answering happens in the workers.
 """
 
@@ -41,6 +45,10 @@ log = logging.getLogger(__name__)
 NOT_HERE = "I'm not enabled in this channel. Ask me in a direct message, or ask an admin to add this channel."
 EMPTY = "Ask me a question after the mention, e.g. “@ragbot how many vacation days do I get?”"
 TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
+NO_ACCESS_CHECK = (
+    "Sorry, I couldn't check which documents you may read (Slack didn't answer in time), so I haven't searched. "
+    "Please ask again in a minute."
+)
 
 
 def build_app(
@@ -152,6 +160,10 @@ class _Handler:
             log.warning("could not post the /ask question: %s", err.response.get("error"))
             await self._ephemeral(channel, user, None, NOT_HERE)
             return
+        except Exception:  # a timeout: Slack is slow, not saying no
+            log.warning("could not post the /ask question", exc_info=True)
+            await self._ephemeral(channel, user, None, UNAVAILABLE)
+            return
         event = {"user": user, "channel": channel, "text": text, "ts": posted["ts"]}
         trigger = str(command.get("trigger_id") or posted["ts"])
         await self._question(
@@ -227,10 +239,15 @@ class _Handler:
             )
             return self._count("rate_limited")
 
-        kind = await self._access.channel_kind(channel, hint=kind_hint)
-        principals = await self._access.principals(channel=channel, kind=kind, user=user)
+        try:
+            kind = await self._access.channel_kind(channel, hint=kind_hint)
+            principals = await self._access.principals(channel=channel, kind=kind, user=user)
+        except Exception:  # Slack errors, timeouts, Redis: without principals we must not search at all
+            log.warning("could not resolve principals", exc_info=True, extra={"channel": channel})
+            await self._say(channel, thread, NO_ACCESS_CHECK)
+            return self._count("lookup_failed")
         history = await self._history(channel, thread, ts, bot_user_id, bot_id) if thread != ts else ()
-        placeholder: Any = await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=PLACEHOLDER)
+        progress = await self._progress(channel, thread)
         question = Question(
             question_id=f"slack-{body.get('event_id') or f'{channel}-{ts}'}",
             text=text,
@@ -240,7 +257,7 @@ class _Handler:
                 platform="slack",
                 channel=channel,
                 thread=thread,
-                message=str(placeholder["ts"]),
+                message=progress,
                 reference={"team": str(body.get("team_id") or ""), "channel_type": kind},
             ),
             history=history,
@@ -250,11 +267,23 @@ class _Handler:
             await asyncio.to_thread(self._intake.submit, question)
         except RetryableError:
             log.warning("could not enqueue", exc_info=True, extra={"question_id": question.question_id})
-            await self._client.chat_update(channel=channel, ts=str(placeholder["ts"]), text=UNAVAILABLE)
+            if progress:
+                await self._update(channel, progress, UNAVAILABLE)
+            else:
+                await self._say(channel, thread, UNAVAILABLE)
             return self._count("enqueue_failed")
         metrics.INTAKE_SECONDS.labels(platform="slack").observe(time.perf_counter() - started)
         log.info("question queued", extra={"question_id": question.question_id, "platform": "slack"})
         return self._count("accepted")
+
+    async def _progress(self, channel: str, thread: str) -> str:
+        """Post the placeholder and return its ts; "" when Slack would not take it (rate limit, timeout)."""
+        try:
+            posted: Any = await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=PLACEHOLDER)
+        except Exception:  # the question matters more than the progress message: go on without it
+            log.warning("could not post the progress message", exc_info=True, extra={"channel": channel})
+            return ""
+        return str(posted["ts"])
 
     async def _rate_limited(self, user: str, channel: str) -> int:
         wait = await self._gate.retry_after("slack-user", user, limit=self._limits.user_per_minute)
@@ -268,8 +297,8 @@ class _Handler:
             return ()
         try:
             replies: Any = await self._client.conversations_replies(channel=channel, ts=thread, limit=100)
-        except SlackApiError as err:
-            log.warning("thread history unavailable: %s", err.response.get("error"))
+        except Exception:  # a follow-up without its history is still worth answering
+            log.warning("thread history unavailable", exc_info=True, extra={"channel": channel})
             return ()
         return history_turns(
             replies.get("messages") or [], before_ts=ts, bot_user_id=bot_user_id, bot_id=bot_id, limit=limit
@@ -283,14 +312,20 @@ class _Handler:
     async def _say(self, channel: str, thread: str | None, text: str) -> None:
         try:
             await self._client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
-        except SlackApiError as err:
-            log.warning("could not post a notice: %s", err.response.get("error"))
+        except Exception:  # the last word to the asker: nothing is left to tell them with, so log it
+            log.warning("could not post a notice", exc_info=True, extra={"channel": channel})
+
+    async def _update(self, channel: str, ts: str, text: str) -> None:
+        try:
+            await self._client.chat_update(channel=channel, ts=ts, text=text)
+        except Exception:
+            log.warning("could not update the progress message", exc_info=True, extra={"channel": channel})
 
     async def _ephemeral(self, channel: str, user: str, thread: str | None, text: str) -> None:
         try:
             await self._client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, text=text)
-        except SlackApiError as err:
-            log.warning("could not post an ephemeral notice: %s", err.response.get("error"))
+        except Exception:
+            log.warning("could not post an ephemeral notice", exc_info=True, extra={"channel": channel})
 
     @staticmethod
     def _count(result: str) -> None:
