@@ -65,9 +65,20 @@ def build_retriever(settings: Settings, *, embedder: Embedder, index: DocumentIn
 
 
 def build_interaction_log(settings: Settings) -> InteractionLog | None:
-    """The interaction log (SQLite in `data_dir`), or None when `RAGBOT_INTERACTIONS__ENABLED=false`."""
+    """The interaction log, or None when `RAGBOT_INTERACTIONS__ENABLED=false`.
+
+    Elasticsearch (`RAGBOT_INTERACTIONS__INDEX`) when the store is Elasticsearch, else SQLite in `data_dir`.
+    """
     if not settings.interactions.enabled:
         return None
+    if settings.elasticsearch.url:
+        from ragbot.backends.elasticsearch_index import connect
+        from ragbot.backends.elasticsearch_interactions import ElasticsearchInteractionLog
+
+        es = settings.elasticsearch
+        return ElasticsearchInteractionLog(
+            connect(es), index=settings.interactions.index, shards=es.shards, replicas=es.replicas
+        )
     from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 
     return SqliteInteractionLog(settings.data_dir)

@@ -73,6 +73,30 @@ def _parser() -> _Parser:
     forget.add_argument("--doc", dest="doc_ids", action="append", required=True, metavar="DOC_ID")
     forget.add_argument("--json", action="store_true")
 
+    interactions = commands.add_parser("interactions", help="the interaction log: forget a person, apply retention")
+    log_actions = interactions.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    forget_user = log_actions.add_parser(
+        "forget", help="delete every question a person asked and every vote they gave (a data-subject request)"
+    )
+    forget_user.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        required=True,
+        type=_platform_user,
+        metavar="PLATFORM:ID",
+        help="the person's chat id, e.g. slack:U024BE7LH or teams:29:1a2b… (repeatable)",
+    )
+    forget_user.add_argument("--json", action="store_true")
+    purge = log_actions.add_parser("purge", help="delete records older than the retention period")
+    purge.add_argument(
+        "--older-than-days",
+        type=_positive_int,
+        metavar="DAYS",
+        help="default: RAGBOT_INTERACTIONS__RETENTION_DAYS (180)",
+    )
+    purge.add_argument("--json", action="store_true")
+
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
     ask.add_argument(
@@ -128,6 +152,13 @@ def _port(value: str) -> int:
     return number
 
 
+def _platform_user(value: str) -> tuple[str, str]:
+    platform, _, user = value.partition(":")
+    if platform not in ("slack", "teams") or not user.strip():
+        raise argparse.ArgumentTypeError(f"{value!r} is not PLATFORM:ID (slack:U024BE7LH, teams:29:1a2b…)")
+    return platform, user.strip()
+
+
 def _version_number(value: str) -> int:
     return _positive_int(value.removeprefix("v"))
 
@@ -160,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "eval": _eval,
         "index": _index,
         "forget": _forget,
+        "interactions": _interactions,
         "serve": _serve,
         "worker": _worker,
     }
@@ -387,6 +419,37 @@ def _forget(args: argparse.Namespace) -> int:
     if report.missing:
         return _fail(f"not in the index: {', '.join(report.missing)}")
     return 0
+
+
+def _interactions(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from ragbot.bootstrap import build_interaction_log, build_user_hasher
+
+    settings = _settings()
+    log = build_interaction_log(settings)
+    if log is None:
+        return _fail("the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false); there is nothing to delete")
+    try:
+        if args.action == "forget":
+            hasher = build_user_hasher(settings)
+            removed = {f"{platform}:{user}": log.forget_user(hasher(platform, user)) for platform, user in args.users}
+            if args.json:
+                print(json.dumps({"removed": removed}))
+            else:
+                for who, count in removed.items():
+                    print(f"{who}: removed {count} questions and votes")
+            return 0
+        days = args.older_than_days or settings.interactions.retention_days
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        purged = log.purge(older_than=cutoff)
+        if args.json:
+            print(json.dumps({"purged": purged, "older_than": cutoff.isoformat()}))
+        else:
+            print(f"purged {purged} records asked before {cutoff:%Y-%m-%d %H:%M} UTC ({days} days)")
+        return 0
+    finally:
+        log.close()
 
 
 # -- ask and chat -------------------------------------------------------------------------------------------------

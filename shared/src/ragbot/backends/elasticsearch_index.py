@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ragbot.settings import ElasticsearchSettings
 
-__all__ = ["ElasticsearchIndex", "connect"]
+__all__ = ["ElasticsearchIndex", "connect", "translate_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _translate_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+def translate_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn the client's exceptions into ragbot's tree (errors.py) at the boundary, with `from err`."""
 
     @functools.wraps(method)
@@ -181,7 +181,7 @@ class ElasticsearchIndex:
 
     # -- lifecycle and metadata ---------------------------------------------------------------------------------
 
-    @_translate_errors
+    @translate_errors
     def info(self) -> IndexInfo | None:
         meta = self._meta(self._name)
         if not meta:
@@ -193,7 +193,7 @@ class ElasticsearchIndex:
             created_at=datetime.fromisoformat(str(meta["created_at"])),
         )
 
-    @_translate_errors
+    @translate_errors
     def bind(self, info: IndexInfo) -> None:
         current = self.info()
         if current is None:
@@ -218,18 +218,18 @@ class ElasticsearchIndex:
         if self._owns_client:
             self._es.close()
 
-    @_translate_errors
+    @translate_errors
     def stats(self) -> IndexStats:
         return IndexStats(documents=self._count(DOCUMENT), chunks=self._count(CHUNK))
 
-    @_translate_errors
+    @translate_errors
     def refresh(self) -> None:
         if self.info() is not None:
             self._es.indices.refresh(index=self._name)
 
     # -- versions -------------------------------------------------------------------------------------------------
 
-    @_translate_errors
+    @translate_errors
     def versions(self) -> list[IndexVersion]:
         from elasticsearch import NotFoundError
 
@@ -259,7 +259,7 @@ class ElasticsearchIndex:
             )
         return sorted(result, key=lambda v: v.version)
 
-    @_translate_errors
+    @translate_errors
     def create_version(self, info: IndexInfo) -> tuple[int, DocumentIndex]:
         version = max((v.version for v in self.versions()), default=0) + 1
         self._create_version(version, info, bulk_load=True)
@@ -267,7 +267,7 @@ class ElasticsearchIndex:
         target = ElasticsearchIndex(self._es, settings=self._settings, target=self._version(version), owns_client=False)
         return version, target
 
-    @_translate_errors
+    @translate_errors
     def activate(self, version: int) -> list[int]:
         versions = {v.version: v for v in self.versions()}
         if version not in versions:
@@ -318,7 +318,7 @@ class ElasticsearchIndex:
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
-    @_translate_errors
+    @translate_errors
     def documents(self, *, source: str | None = None) -> dict[str, StoredDocument]:
         filters: list[dict[str, Any]] = [{"term": {"kind": DOCUMENT}}]
         if source:
@@ -343,7 +343,7 @@ class ElasticsearchIndex:
         if failed:
             raise RetryableError(f"Elasticsearch did not store {item.document.doc_id}: {failed[item.document.doc_id]}")
 
-    @_translate_errors
+    @translate_errors
     def upsert_many(self, items: Sequence[IndexedDocument]) -> dict[str, str]:
         info = self.info()
         if info is None:
@@ -415,7 +415,7 @@ class ElasticsearchIndex:
         )
         return {d["_source"]["doc_id"]: int(d["_source"]["chunks"]) for d in response["docs"] if d.get("found")}
 
-    @_translate_errors
+    @translate_errors
     def link(self, duplicates: Mapping[str, str]) -> None:
         if not duplicates:
             return
@@ -438,7 +438,7 @@ class ElasticsearchIndex:
                 f"could not link {len(failed)} duplicate document(s), e.g. {next(iter(failed.items()))}"
             )
 
-    @_translate_errors
+    @translate_errors
     def delete(self, doc_ids: Iterable[str]) -> int:
         ids = list(dict.fromkeys(doc_ids))
         if not ids or self.info() is None:
@@ -458,7 +458,7 @@ class ElasticsearchIndex:
 
     # -- reads ----------------------------------------------------------------------------------------------------
 
-    @_translate_errors
+    @translate_errors
     def search_keyword(self, text: str, *, principals: Sequence[str], k: int) -> LegResult:
         if not principals or k <= 0 or not text.strip():
             return LegResult((), ())
@@ -470,7 +470,7 @@ class ElasticsearchIndex:
         )
         return _leg(response.body)
 
-    @_translate_errors
+    @translate_errors
     def search_vector(self, vector: Vectors, *, principals: Sequence[str], k: int) -> LegResult:
         if not principals or k <= 0:
             return LegResult((), ())
@@ -489,7 +489,7 @@ class ElasticsearchIndex:
         # Elasticsearch scores cosine as (1 + cos) / 2; report the cosine itself, as the embedded store does.
         return LegResult(leg.chunk_ids, tuple(2.0 * s - 1.0 for s in leg.scores))
 
-    @_translate_errors
+    @translate_errors
     def search_hybrid(
         self, text: str, vector: Vectors, *, principals: Sequence[str], k: int, rank_constant: int
     ) -> LegResult:
@@ -515,7 +515,7 @@ class ElasticsearchIndex:
         )
         return _leg(response.body)
 
-    @_translate_errors
+    @translate_errors
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         if not chunk_ids:
             return {}

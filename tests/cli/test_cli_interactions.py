@@ -1,0 +1,58 @@
+"""`ragbot interactions forget|purge`: a person's data and old records leave the interaction log on request."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ragbot.backends.sqlite_interactions import SqliteInteractionLog
+from ragbot.interactions import UserHasher, feedback_entry, outcome_record
+from ragbot.models import Feedback
+from tests.cli.test_cli import ragbot
+from tests.unit.builders import answered, asked
+
+KEY = "cli-test-key"
+HASHER = UserHasher(KEY)
+SETTINGS = {"RAGBOT_INTERACTIONS__USER_HASH_KEY": KEY}
+
+
+def seeded(data_dir: Path) -> SqliteInteractionLog:
+    log = SqliteInteractionLog(data_dir)
+    for qid, user, days in (("q-old", "U1", 400), ("q-1", "U1", 0), ("q-2", "U2", 0), ("q-3", "U3", 10)):
+        question = asked(qid, user=user, at=datetime.now(UTC) - timedelta(days=days))
+        log.record(outcome_record(answered(question), hasher=HASHER, timings_ms={}))
+    click = Feedback(question_id="q-2", platform="slack", user="U1", value="down")
+    log.add_feedback("q-2", feedback_entry(click, hasher=HASHER))
+    return log
+
+
+def test_forget_removes_what_a_person_asked_and_gave(tmp_path: Path) -> None:
+    log = seeded(tmp_path)
+    done = ragbot("interactions", "forget", "--user", "slack:U1", "--json", data_dir=tmp_path, settings=SETTINGS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"removed": {"slack:U1": 3}}  # two questions and one vote
+    assert [r.question_id for r in log.records()] == ["q-3", "q-2"]
+    assert log.get("q-2").feedback == ()  # type: ignore[union-attr]
+    # Asking again finds nothing; plain output says so in words.
+    again = ragbot("interactions", "forget", "--user", "slack:U1", data_dir=tmp_path, settings=SETTINGS)
+    assert again.returncode == 0 and again.stdout.strip() == "slack:U1: removed 0 questions and votes"
+
+
+def test_purge_applies_the_retention_period(tmp_path: Path) -> None:
+    log = seeded(tmp_path)
+    done = ragbot("interactions", "purge", "--json", data_dir=tmp_path, settings=SETTINGS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["purged"] == 1  # the 400-day-old record, under the default 180 days
+    done = ragbot("interactions", "purge", "--older-than-days", "5", data_dir=tmp_path, settings=SETTINGS)
+    assert done.returncode == 0 and done.stdout.startswith("purged 1 records asked before")
+    assert sorted(r.question_id for r in log.records()) == ["q-1", "q-2"]
+
+
+def test_bad_requests_are_refused_with_one_line(tmp_path: Path) -> None:
+    done = ragbot("interactions", "forget", "--user", "U1", data_dir=tmp_path)
+    assert done.returncode == 2 and "is not PLATFORM:ID" in done.stderr
+    done = ragbot("interactions", "purge", "--older-than-days", "0", data_dir=tmp_path)
+    assert done.returncode == 2 and "must be at least 1" in done.stderr
+    done = ragbot("interactions", "purge", data_dir=tmp_path, settings={"RAGBOT_INTERACTIONS__ENABLED": "false"})
+    assert done.returncode == 1 and done.stderr.startswith("ragbot: error: the interaction log is off")
