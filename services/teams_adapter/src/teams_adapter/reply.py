@@ -21,7 +21,7 @@ from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ConversationReference, Entity
 from celery import shared_task
-from msal.exceptions import MsalServiceError  # type: ignore[import-untyped]
+from msal.exceptions import MsalServiceError
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from ragbot import bootstrap
