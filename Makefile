@@ -58,13 +58,13 @@ test-es: install-dev
 		$(BIN)/python -m pytest tests/contract -k elasticsearch-real
 
 lint: install-dev
-	$(BIN)/ruff check shared tests bench
-	$(BIN)/ruff format --check shared tests bench
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff format --check shared services tests bench
 	$(BIN)/mypy
 
 fmt: install-dev
-	$(BIN)/ruff format shared tests bench
-	$(BIN)/ruff check --fix shared tests bench
+	$(BIN)/ruff format shared services tests bench
+	$(BIN)/ruff check --fix shared services tests bench
 
 typecheck: install-dev
 	$(BIN)/mypy
@@ -74,6 +74,7 @@ check: lint test
 bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
+	$(BIN)/python bench/chat.py
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .mypy_cache .ruff_cache

@@ -68,7 +68,11 @@ class _Process:
 
 
 class WorkerProcess(_Process):
-    """A Celery worker (prefork) consuming `queues`; started and ready (probe file) when constructed."""
+    """A Celery worker (prefork) consuming `queues`; started and ready (probe file) when constructed.
+
+    By default the test worker (tests/e2e/worker_process.py: the hashing embedder, optionally slowed down);
+    `entry_point=True` runs `ragbot worker` itself, with the embedding model from settings.
+    """
 
     def __init__(
         self,
@@ -79,18 +83,13 @@ class WorkerProcess(_Process):
         embed_delay_s: float = 0.0,
         concurrency: int = 1,
         timeout: float = 60.0,
+        entry_point: bool = False,
     ) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "tests.e2e.worker_process",
-            "--queues",
-            queues,
-            "--concurrency",
-            str(concurrency),
-            "--embed-delay",
-            str(embed_delay_s),
-        ]
+        options = ["--queues", queues, "--concurrency", str(concurrency)]
+        if entry_point:
+            argv = [sys.executable, "-m", "ragbot.cli", "worker", *options]
+        else:
+            argv = [sys.executable, "-m", "tests.e2e.worker_process", *options, "--embed-delay", str(embed_delay_s)]
         super().__init__(argv, env, log_path)
         self.probe_dir = Path(env["RAGBOT_DATA_DIR"]) / "probes"
         deadline = time.monotonic() + timeout
