@@ -1,4 +1,4 @@
-"""`ragbot interactions forget|purge`: a person's data and old records leave the interaction log on request."""
+"""`ragbot forget --user` and `ragbot interactions purge`: a person's data and old records leave the interaction log."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def seeded(data_dir: Path) -> SqliteInteractionLog:
 
 def test_forget_removes_what_a_person_asked_and_gave(tmp_path: Path) -> None:
     log = seeded(tmp_path)
-    done = ragbot("interactions", "forget", "--user", "slack:U1", "--json", data_dir=tmp_path, settings=SETTINGS)
+    done = ragbot("forget", "--user", "slack:U1", "--json", data_dir=tmp_path, settings=SETTINGS)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"removed": {"slack:U1": 3}}  # two questions and one vote
+    assert json.loads(done.stdout) == {"users": {"slack:U1": 3}}  # two questions and one vote
     assert [r.question_id for r in log.records()] == ["q-3", "q-2"]
     assert log.get("q-2").feedback == ()  # type: ignore[union-attr]
     # Asking again finds nothing; plain output says so in words.
-    again = ragbot("interactions", "forget", "--user", "slack:U1", data_dir=tmp_path, settings=SETTINGS)
+    again = ragbot("forget", "--user", "slack:U1", data_dir=tmp_path, settings=SETTINGS)
     assert again.returncode == 0 and again.stdout.strip() == "slack:U1: removed 0 questions and votes"
 
 
@@ -50,8 +50,10 @@ def test_purge_applies_the_retention_period(tmp_path: Path) -> None:
 
 
 def test_bad_requests_are_refused_with_one_line(tmp_path: Path) -> None:
-    done = ragbot("interactions", "forget", "--user", "U1", data_dir=tmp_path)
+    done = ragbot("forget", "--user", "U1", data_dir=tmp_path)
     assert done.returncode == 2 and "is not PLATFORM:ID" in done.stderr
+    done = ragbot("forget", data_dir=tmp_path)
+    assert done.returncode == 2 and "give --doc DOC_ID or --user PLATFORM:ID" in done.stderr
     done = ragbot("interactions", "purge", "--older-than-days", "0", data_dir=tmp_path)
     assert done.returncode == 2 and "must be at least 1" in done.stderr
     done = ragbot("interactions", "purge", data_dir=tmp_path, settings={"RAGBOT_INTERACTIONS__ENABLED": "false"})

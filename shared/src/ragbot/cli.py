@@ -11,7 +11,8 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -69,25 +70,24 @@ def _parser() -> _Parser:
     rollback.add_argument("version", type=_version_number, metavar="VERSION")
     rollback.add_argument("--json", action="store_true")
 
-    forget = commands.add_parser("forget", help="remove documents and all their chunks now")
-    forget.add_argument("--doc", dest="doc_ids", action="append", required=True, metavar="DOC_ID")
-    forget.add_argument("--json", action="store_true")
-
-    interactions = commands.add_parser("interactions", help="the interaction log: forget a person, apply retention")
-    log_actions = interactions.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
-    forget_user = log_actions.add_parser(
-        "forget", help="delete every question a person asked and every vote they gave (a data-subject request)"
+    forget = commands.add_parser(
+        "forget", help="remove documents and their chunks, or a person's questions and votes, now"
     )
-    forget_user.add_argument(
+    forget.add_argument("--doc", dest="doc_ids", action="append", default=[], metavar="DOC_ID")
+    forget.add_argument(
         "--user",
         dest="users",
         action="append",
-        required=True,
+        default=[],
         type=_platform_user,
         metavar="PLATFORM:ID",
-        help="the person's chat id, e.g. slack:U024BE7LH or teams:29:1a2b… (repeatable)",
+        help="delete every question this person asked and every vote they gave (a data-subject request), "
+        "e.g. slack:U024BE7LH or teams:29:1a2b… (repeatable)",
     )
-    forget_user.add_argument("--json", action="store_true")
+    forget.add_argument("--json", action="store_true")
+
+    interactions = commands.add_parser("interactions", help="the interaction log: apply the retention period")
+    log_actions = interactions.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
     purge = log_actions.add_parser("purge", help="delete records older than the retention period")
     purge.add_argument(
         "--older-than-days",
@@ -401,6 +401,20 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
+    if not args.doc_ids and not args.users:
+        return _fail("forget: give --doc DOC_ID or --user PLATFORM:ID (or both)", EXIT_USAGE)
+    out: dict[str, Any] = {}
+    code = 0
+    if args.doc_ids:
+        code = _forget_documents(args, out)
+    if args.users:
+        _forget_users(args, out)
+    if args.json:
+        print(json.dumps(out))
+    return code
+
+
+def _forget_documents(args: argparse.Namespace, out: dict[str, Any]) -> int:
     from ragbot.bootstrap import build_index
     from ragbot.ingestion import forget
 
@@ -409,9 +423,8 @@ def _forget(args: argparse.Namespace) -> int:
         report = forget(args.doc_ids, index=index)
     finally:
         index.close()
-    if args.json:
-        print(json.dumps({"removed": report.removed, "missing": report.missing, "promoted": report.promoted}))
-    else:
+    out.update({"removed": report.removed, "missing": report.missing, "promoted": report.promoted})
+    if not args.json:
         for doc_id in report.removed:
             print(f"removed {doc_id} and all its chunks")
         for doc_id in report.promoted:
@@ -421,33 +434,45 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forget_users(args: argparse.Namespace, out: dict[str, Any]) -> None:
+    from ragbot.bootstrap import build_user_hasher
+
+    settings = _settings()
+    with _interaction_log(settings) as log:
+        hasher = build_user_hasher(settings)
+        removed = {f"{platform}:{user}": log.forget_user(hasher(platform, user)) for platform, user in args.users}
+    out["users"] = removed
+    if not args.json:
+        for who, count in removed.items():
+            print(f"{who}: removed {count} questions and votes")
+
+
 def _interactions(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from ragbot.bootstrap import build_interaction_log, build_user_hasher
-
     settings = _settings()
+    days = args.older_than_days or settings.interactions.retention_days
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    with _interaction_log(settings) as log:
+        purged = log.purge(older_than=cutoff)
+    if args.json:
+        print(json.dumps({"purged": purged, "older_than": cutoff.isoformat()}))
+    else:
+        print(f"purged {purged} records asked before {cutoff:%Y-%m-%d %H:%M} UTC ({days} days)")
+    return 0
+
+
+@contextmanager
+def _interaction_log(settings: Any) -> Iterator[Any]:
+    from ragbot.bootstrap import build_interaction_log
+
     log = build_interaction_log(settings)
     if log is None:
-        return _fail("the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false); there is nothing to delete")
+        raise ConfigurationError(
+            "the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false); there is nothing to delete"
+        )
     try:
-        if args.action == "forget":
-            hasher = build_user_hasher(settings)
-            removed = {f"{platform}:{user}": log.forget_user(hasher(platform, user)) for platform, user in args.users}
-            if args.json:
-                print(json.dumps({"removed": removed}))
-            else:
-                for who, count in removed.items():
-                    print(f"{who}: removed {count} questions and votes")
-            return 0
-        days = args.older_than_days or settings.interactions.retention_days
-        cutoff = datetime.now(UTC) - timedelta(days=days)
-        purged = log.purge(older_than=cutoff)
-        if args.json:
-            print(json.dumps({"purged": purged, "older_than": cutoff.isoformat()}))
-        else:
-            print(f"purged {purged} records asked before {cutoff:%Y-%m-%d %H:%M} UTC ({days} days)")
-        return 0
+        yield log
     finally:
         log.close()
 
