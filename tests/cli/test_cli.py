@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ragbot.backends.tgi import DEGRADED_NOTE
 from tests.conftest import HANDBOOK
 from tests.fakes.pdf import make_pdf
+from tests.fakes.tgi import FakeTgi
 
 RAGBOT = Path(sys.executable).with_name("ragbot")
 
@@ -179,3 +181,33 @@ def test_eval_retrieval_on_a_small_beir_set(tmp_path: Path) -> None:
     bad = ragbot(*args, data_dir=tmp_path)
     assert bad.returncode == 1
     assert bad.stderr.strip() == "ragbot: error: qrels.tsv:2: expected 3 tab-separated fields, got 2"
+
+
+# -- with a model server (RAGBOT_TGI__URL): the fake speaks TGI's routes to the real InferenceClient ------------------
+
+
+def test_ask_answers_with_the_model_when_a_server_is_configured(handbook_store: Path) -> None:
+    with FakeTgi(adapters=("handbook-v3",)) as tgi:
+        settings = {"RAGBOT_TGI__URL": tgi.url, "RAGBOT_TGI__ADAPTER": "handbook-v3"}
+        settings["RAGBOT_TGI__SERVED_ADAPTERS"] = '["handbook-v3"]'
+        done = ragbot(
+            "ask", "How many days of annual leave do I get?", "--json", data_dir=handbook_store, settings=settings
+        )
+        assert done.returncode == 0, done.stderr
+        body = json.loads(done.stdout)
+        [request] = tgi.chat_requests()
+    assert body["model"] == "ragbot/handbook-assistant-8b" and body["adapter"] == "handbook-v3"
+    assert body["prompt_version"] == "grounded-v1" and request["model"] == "handbook-v3"
+    assert body["answer"].endswith("[1]") and not body["refused"]
+    assert body["citations"][0]["n"] == 1 and body["citations"][0]["doc_id"] == body["passages"][0]["doc_id"]
+    # The model saw the sources it cites, numbered like the passages.
+    assert f"[1] {body['citations'][0]['title']}" in request["messages"][-1]["content"]
+
+
+def test_ask_falls_back_to_the_documents_when_the_server_is_down(handbook_store: Path) -> None:
+    with FakeTgi() as tgi:
+        url = tgi.url  # stopped on leaving the block: nothing listens there now
+    settings = {"RAGBOT_TGI__URL": url, "RAGBOT_TGI__DEADLINE_S": "3"}
+    done = ragbot("ask", "How many days of annual leave do I get?", data_dir=handbook_store, settings=settings)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(DEGRADED_NOTE) and "\nSources:\n  [1]" in done.stdout

@@ -8,6 +8,7 @@ import pytest
 
 from ragbot.settings import Settings
 from tests.cli.test_cli import ragbot
+from tests.fakes.tgi import FakeTgi
 
 
 def test_worker_names_the_unknown_queue(tmp_path: Path) -> None:
@@ -48,3 +49,12 @@ def test_chat_settings_are_validated() -> None:
     with pytest.raises(ValueError, match="redis://"):
         Settings(redis={"url": "http://localhost:6379"})  # type: ignore[arg-type]
     assert Settings(slack={"api_url": "http://proxy.internal/api"}).slack.api_url == "http://proxy.internal/api/"  # type: ignore[arg-type]
+
+
+def test_a_generate_worker_refuses_an_adapter_the_model_server_does_not_serve(tmp_path: Path) -> None:
+    with FakeTgi(adapters=("handbook-v3",)) as tgi:
+        settings = {"RAGBOT_TGI__URL": tgi.url, "RAGBOT_TGI__ADAPTER": "handbook-v9"}
+        done = ragbot("worker", "--queues", "generate", data_dir=tmp_path, settings=settings)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("ragbot: error: the model server does not serve adapter 'handbook-v9'")

@@ -31,12 +31,26 @@ def test_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
         ("RAGBOT_RETRIEVAL__TOP_K", "many"),
         ("RAGBOT_CHUNKING__OVERLAP_TOKENS", "200"),
         ("RAGBOT_RETRIEVAL__TYPO", "1"),
+        ("RAGBOT_TGI__URL", "tgi:8080"),
+        ("RAGBOT_TGI__CANARY_FRACTION", "0.1"),  # a canary fraction without a canary adapter
+        ("RAGBOT_TGI__CANARY_FRACTION", "1.5"),
+        ("RAGBOT_TGI__DEADLINE_S", "0"),
     ],
 )
 def test_invalid_settings_fail_fast(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_model_server_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGBOT_TGI__URL", "http://tgi:8080/")
+    monkeypatch.setenv("RAGBOT_TGI__SERVED_ADAPTERS", '["handbook-v3", "handbook-v4"]')
+    monkeypatch.setenv("RAGBOT_TGI__CANARY_ADAPTER", "handbook-v4")
+    monkeypatch.setenv("RAGBOT_TGI__CANARY_FRACTION", "0.05")
+    tgi = Settings().tgi
+    assert tgi.url == "http://tgi:8080" and tgi.served_adapters == ("handbook-v3", "handbook-v4")
+    assert (tgi.canary_adapter, tgi.canary_fraction) == ("handbook-v4", 0.05)
 
 
 def test_both_legs_cannot_be_switched_off() -> None:

@@ -57,7 +57,13 @@ def build_chunker(settings: Settings) -> Chunker:
 
 
 def build_generator(settings: Settings, *, embedder: Embedder) -> Generator:
-    return ExtractiveGenerator(embedder=embedder, settings=settings.answer)
+    """The model server when `RAGBOT_TGI__URL` is set (with the extractive answerer as its degraded mode)."""
+    extractive = ExtractiveGenerator(embedder=embedder, settings=settings.answer)
+    if settings.tgi.url:
+        from ragbot.backends.tgi import TgiGenerator
+
+        return TgiGenerator(settings.tgi, fallback=extractive)
+    return extractive
 
 
 def build_retriever(settings: Settings, *, embedder: Embedder, index: DocumentIndex) -> Retriever:

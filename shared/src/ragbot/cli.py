@@ -577,6 +577,8 @@ def _answer_json(question: Question, reply: Answer, passages: Sequence[Passage])
             for p in passages
         ],
         "model": reply.model,
+        "adapter": reply.adapter,
+        "prompt_version": reply.prompt_version,
         "timings_ms": reply.timings_ms,
     }
 

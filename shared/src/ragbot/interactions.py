@@ -71,6 +71,8 @@ class InteractionRecord(_Frozen):
     status: Status
     reason: str = ""
     model: str = ""
+    adapter: str = ""
+    prompt_version: str = ""
     confidence: float = 0.0
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(default_factory=dict)
@@ -114,6 +116,8 @@ def outcome_record(outcome: Outcome, *, hasher: UserHasher, timings_ms: dict[str
         status=status_of(answer),
         reason=answer.reason,
         model=answer.model,
+        adapter=answer.adapter,
+        prompt_version=answer.prompt_version,
         confidence=answer.confidence,
         timings_ms=timings_ms,
         usage=dict(answer.usage),

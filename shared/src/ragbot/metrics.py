@@ -12,7 +12,11 @@ from prometheus_client import Counter, Histogram
 
 __all__ = [
     "ANSWERS",
+    "CITATION_CHECKS",
     "FEEDBACK",
+    "GENERATIONS",
+    "GENERATION_SECONDS",
+    "PROMPT_PACKING",
     "HOP_SECONDS",
     "INTAKE",
     "INTAKE_SECONDS",
@@ -47,6 +51,27 @@ HOP_SECONDS = Histogram(
 FEEDBACK = Counter("ragbot_feedback_total", "Feedback clicks on answers.", ["platform", "value"])
 TASK_FAILURES = Counter(
     "ragbot_task_failures_total", "Task attempts that raised, by task and error class.", ["task", "error"]
+)
+GENERATIONS = Counter(
+    "ragbot_generations_total",
+    "Answers asked of the model server, by adapter and result: ok, or degraded:<why> (the extractive fallback).",
+    ["adapter", "result"],
+)
+GENERATION_SECONDS = Histogram(
+    "ragbot_generation_seconds",
+    "Time the model server took per answer (first byte to last for a stream), by adapter.",
+    ["adapter"],
+    buckets=_LATENCY_BUCKETS,
+)
+CITATION_CHECKS = Counter(
+    "ragbot_citation_checks_total",
+    "Citation checks of generated answers: ok, markers_removed (some [n] cited nothing given), refused (none valid).",
+    ["result"],
+)
+PROMPT_PACKING = Counter(
+    "ragbot_prompt_passages_total",
+    "Passages offered to the model: shown whole, truncated at a sentence, or dropped for the token budget.",
+    ["result"],
 )
 
 

@@ -161,6 +161,9 @@ class Answer(_Frozen):
     refused: bool = False
     reason: str = ""
     model: str
+    # The LoRA adapter that wrote it ("" = the base model or no model) and the prompt's version.
+    adapter: str = ""
+    prompt_version: str = ""
     confidence: float = 0.0
     timings_ms: dict[str, float] = Field(default_factory=dict)
     usage: dict[str, int] = Field(default_factory=dict)

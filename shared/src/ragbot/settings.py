@@ -38,6 +38,7 @@ __all__ = [
     "Settings",
     "SlackSettings",
     "TeamsSettings",
+    "TgiSettings",
     "WorkerSettings",
 ]
 
@@ -100,6 +101,43 @@ class AnswerSettings(_Section):
     min_confidence: float = Field(0.32, ge=0.0, le=1.0)
     max_sentences: int = Field(3, ge=1, le=10)
     passages: int = Field(5, ge=1, le=20, description="Top passages the answer may quote from.")
+
+
+class TgiSettings(_Section):
+    """The generation server: TGI, or any server with the same OpenAI-compatible Messages API (vLLM, SGLang).
+
+    Unset `url` keeps the extractive answerer. When the server is down, overloaded or slower than `deadline_s`,
+    the asker gets the extractive answer marked as degraded, never nothing.
+    """
+
+    url: str | None = Field(None, description="e.g. http://tgi:8080; setting it selects the model server.")
+    token: SecretStr | None = Field(None, description="Bearer token, if the server (or its gateway) wants one.")
+    adapter: str | None = Field(None, description="LoRA adapter id to answer with (the request's `model`).")
+    canary_adapter: str | None = Field(None, description="Candidate adapter that gets `canary_fraction` of questions.")
+    canary_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    # TGI does not list its adapters (/info names only the base model); vLLM and SGLang list them in /v1/models.
+    # For TGI, give the ids its LORA_ADAPTERS serves: an adapter outside what the server says it serves is refused
+    # at start-up instead of silently answering with the base model.
+    served_adapters: tuple[str, ...] = Field((), description="Adapter ids the server serves (TGI's LORA_ADAPTERS).")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="One HTTP request to the server.")
+    deadline_s: float = Field(45.0, gt=0, le=900, description="One answer, retries included; then degrade.")
+    max_new_tokens: int = Field(512, ge=16, le=8192)
+    temperature: float = Field(0.1, ge=0.0, le=2.0)
+    passages: int = Field(8, ge=1, le=50, description="Top passages offered to the model, budget permitting.")
+    info_refresh_s: int = Field(300, ge=10, le=86_400, description="How often /info is read again.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://tgi:8080")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _canary_needs_an_adapter(self) -> TgiSettings:
+        if self.canary_fraction > 0 and not self.canary_adapter:
+            raise ValueError("canary_fraction is set but canary_adapter is not")
+        return self
 
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
@@ -302,6 +340,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
+    tgi: TgiSettings = TgiSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     directory: DirectorySettings = DirectorySettings()
     redis: RedisSettings = RedisSettings()

@@ -76,6 +76,8 @@ def main(
     from ragbot.queue.resources import Resources, configure, current
     from ragbot_worker import probes
 
+    if "generate" in chosen:
+        _check_model_server(settings)
     modules = _task_modules(chosen)
     app = create_celery_app(settings, include=modules, name="ragbot-worker")
     configure(resources or (lambda: Resources(settings)))
@@ -129,6 +131,30 @@ def _task_modules(queues: Sequence[str]) -> list[str]:
     if missing:
         raise ConfigurationError(f"no task module registered for queue(s) {', '.join(missing)}; reinstall ragbot")
     return [registered[q] for q in queues]
+
+
+def _check_model_server(settings: Settings) -> None:
+    """Before serving `generate`: a misconfigured model server stops the worker; an unreachable one is only logged.
+
+    Raises:
+        ConfigurationError: An adapter is configured that the server does not serve, or the token is refused.
+    """
+    if not settings.tgi.url:
+        return
+    from ragbot.backends.tgi import TgiServer
+    from ragbot.errors import RetryableError
+
+    try:
+        info = TgiServer(settings.tgi).check()
+    except RetryableError as err:
+        log.warning("model server not reachable at start-up (%s); answers are degraded until it is", err)
+        return
+    log.info(
+        "model server %s (%s), adapters served: %s",
+        info.model_id,
+        info.version or "version unknown",
+        ", ".join(sorted(info.adapters)) or "none",
+    )
 
 
 def _multiprocess_metrics(directory: Path, *, enabled: bool) -> None:

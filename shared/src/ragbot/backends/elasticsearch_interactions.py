@@ -38,6 +38,8 @@ _RECORD_MAPPINGS: dict[str, Any] = {
         "principals": {"type": "keyword"},
         "status": {"type": "keyword"},
         "model": {"type": "keyword"},
+        "adapter": {"type": "keyword"},
+        "prompt_version": {"type": "keyword"},
         "confidence": {"type": "float"},
         "total_ms": {"type": "float"},
         "cited": {"type": "keyword"},
@@ -145,6 +147,8 @@ class ElasticsearchInteractionLog:
         from elasticsearch import BadRequestError
 
         if self._es.indices.exists(index=name):
+            # Fields added by a newer ragbot are added to the mapping (additive changes only; strict mapping).
+            self._es.indices.put_mapping(index=name, properties=mappings["properties"])
             return
         try:
             self._es.indices.create(
@@ -213,6 +217,8 @@ def _record_source(record: InteractionRecord) -> dict[str, Any]:
         "principals": list(record.principals),
         "status": record.status,
         "model": record.model,
+        "adapter": record.adapter,
+        "prompt_version": record.prompt_version,
         "confidence": record.confidence,
         "total_ms": record.timings_ms.get("total"),
         "cited": list(record.citations),

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Sequence
 
+from ragbot import metrics
 from ragbot.citations import REFUSAL, cite, closest_sources
 from ragbot.models import Answer, Outcome, Passage, Question, Retrieval
 from ragbot.ports import Generator
@@ -73,7 +74,9 @@ def check_citations(draft: Answer, passages: Sequence[Passage]) -> Answer:
 
     text = _MARKER.sub(keep_valid, draft.text).strip()
     cited = sorted({int(n) for n in _MARKER.findall(text)})
+    invalid += draft.usage.get("invalid_citations", 0)  # markers the generator already removed
     usage = {**draft.usage, "invalid_citations": invalid}
+    metrics.CITATION_CHECKS.labels(result="refused" if not cited else "markers_removed" if invalid else "ok").inc()
     if not cited:
         return draft.model_copy(
             update={
