@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
+from ragbot.condense import Condenser, RuleCondenser
 from ragbot.directory import PrincipalsDirectory
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "build_chunker",
+    "build_condenser",
     "build_directory",
     "build_embedder",
     "build_generator",
@@ -64,6 +66,15 @@ def build_generator(settings: Settings, *, embedder: Embedder) -> Generator:
 
         return TgiGenerator(settings.tgi, fallback=extractive)
     return extractive
+
+
+def build_condenser(settings: Settings) -> Condenser:
+    """Follow-ups made standalone by the model when there is one (`RAGBOT_TGI__URL`), else by rule."""
+    if settings.tgi.url:
+        from ragbot.backends.tgi import TgiCondenser
+
+        return TgiCondenser(settings.tgi)
+    return RuleCondenser()
 
 
 def build_retriever(settings: Settings, *, embedder: Embedder, index: DocumentIndex) -> Retriever:

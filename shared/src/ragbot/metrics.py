@@ -13,6 +13,7 @@ from prometheus_client import Counter, Histogram
 __all__ = [
     "ANSWERS",
     "CITATION_CHECKS",
+    "CONDENSED",
     "FEEDBACK",
     "GENERATIONS",
     "GENERATION_SECONDS",
@@ -67,6 +68,11 @@ CITATION_CHECKS = Counter(
     "ragbot_citation_checks_total",
     "Citation checks of generated answers: ok, markers_removed (some [n] cited nothing given), refused (none valid).",
     ["result"],
+)
+CONDENSED = Counter(
+    "ragbot_condensed_questions_total",
+    "Follow-up questions made standalone before retrieval, by the model or by the rule (no model, or it failed).",
+    ["by"],
 )
 PROMPT_PACKING = Counter(
     "ragbot_prompt_passages_total",

@@ -173,6 +173,8 @@ class Retrieval(_Frozen):
     """The retrieve hop's result and the generate hop's input."""
 
     question: Question
+    # What was searched for: the question, or a follow-up made standalone with the thread's history.
+    query: str = ""
     passages: tuple[Passage, ...] = ()
     timings_ms: dict[str, float] = Field(default_factory=dict)
     # When this message was queued (epoch seconds); the next hop measures its queue wait from it.

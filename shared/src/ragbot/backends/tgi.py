@@ -39,13 +39,14 @@ from huggingface_hub.errors import ValidationError as TgiValidationError
 from ragbot import metrics
 from ragbot.backends.hub_http import allow_model_server
 from ragbot.citations import snippet
+from ragbot.condense import rule_condense
 from ragbot.errors import ConfigurationError, PermanentError, RagbotError, RetryableError
 from ragbot.models import Answer, Passage, Question
 from ragbot.ports import Generator
 from ragbot.prompting import Prompt, build_prompt
 from ragbot.settings import TgiSettings
 
-__all__ = ["DEGRADED_NOTE", "ServerInfo", "TgiGenerator", "TgiServer"]
+__all__ = ["DEGRADED_NOTE", "ServerInfo", "TgiCondenser", "TgiGenerator", "TgiServer"]
 
 log = logging.getLogger(__name__)
 
@@ -331,6 +332,51 @@ class TgiGenerator:
     def _client(self, *, timeout: float) -> InferenceClient:
         token = self._settings.token.get_secret_value() if self._settings.token else None
         return InferenceClient(base_url=self._settings.url, token=token, timeout=timeout)
+
+
+_CONDENSE_RULES = (
+    "Rewrite the user's last message as one standalone question that can be understood without the conversation. "
+    "Keep every name, number and term from the conversation that it depends on. Do not answer it. Output only the "
+    "question."
+)
+
+
+class TgiCondenser:
+    """`Condenser` that asks the model; the rule-based rewrite when the model fails, is slow or says too much.
+
+    Args:
+        settings: The model server (its base model rewrites; adapters are for answering).
+        timeout_s: One attempt, no retries: retrieval waits on it.
+    """
+
+    def __init__(self, settings: TgiSettings, *, timeout_s: float = 5.0) -> None:
+        if not settings.url:
+            raise ConfigurationError("RAGBOT_TGI__URL is not set")
+        allow_model_server(settings.url)
+        self._settings = settings
+        self._timeout_s = timeout_s
+
+    def condense(self, question: Question) -> str:
+        if not question.history:
+            return question.text
+        fallback = rule_condense(question)
+        messages = [{"role": "system", "content": _CONDENSE_RULES}]
+        messages += [{"role": t.role, "content": t.text} for t in question.history[-6:]]
+        messages.append({"role": "user", "content": question.text})
+        token = self._settings.token.get_secret_value() if self._settings.token else None
+        client = InferenceClient(base_url=self._settings.url, token=token, timeout=self._timeout_s)
+        try:
+            output = client.chat_completion(messages, model="tgi", max_tokens=96, temperature=0.0)
+            text = " ".join(str(output.choices[0].message.content or "").split())
+        except Exception as err:
+            log.info("condensing by rule: the model failed (%s: %s)", type(err).__name__, err)
+            metrics.CONDENSED.labels(by="rule").inc()
+            return fallback
+        if not text or len(text) > 2 * len(fallback) + 40:  # empty, or an answer rather than a question
+            metrics.CONDENSED.labels(by="rule").inc()
+            return fallback
+        metrics.CONDENSED.labels(by="model").inc()
+        return text
 
 
 def _classify(err: BaseException) -> RagbotError:

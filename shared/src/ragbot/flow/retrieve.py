@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ragbot.condense import Condenser
 from ragbot.errors import IndexMismatchError
 from ragbot.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from ragbot.models import Passage, Question, Retrieval
@@ -127,23 +128,33 @@ class Retriever:
         self._checked = True
 
 
-def retrieve_question(question: Question, *, retriever: Retriever, sent_at: float = 0.0) -> Retrieval:
+def retrieve_question(
+    question: Question, *, retriever: Retriever, condenser: Condenser | None = None, sent_at: float = 0.0
+) -> Retrieval:
     """The retrieve hop: the passages `question.principals` may read, with the hop's timings.
 
     Args:
         question: The question as the adapter enqueued it.
         retriever: Hybrid search over the index.
+        condenser: Makes a follow-up (a question with thread history) standalone before the search.
         sent_at: When the question was queued (epoch seconds); its queue wait is recorded as `queue.retrieve`.
 
     Returns:
         The message for the generate hop.
     """
     started = time.time()
-    result = retriever.retrieve(question.text, principals=question.principals)
-    timings = {**result.timings_ms, "retrieve": _ms_since(started)}
+    timings: dict[str, float] = {}
+    query = question.text
+    if question.history and condenser is not None:
+        query = condenser.condense(question)
+        timings["condense"] = _ms_since(started)
+    result = retriever.retrieve(query, principals=question.principals)
+    timings = {**timings, **result.timings_ms, "retrieve": _ms_since(started)}
     if sent_at:
         timings["queue.retrieve"] = round(max(started - sent_at, 0.0) * 1000, 2)
-    return Retrieval(question=question, passages=tuple(result.passages), timings_ms=timings, sent_at=time.time())
+    return Retrieval(
+        question=question, query=query, passages=tuple(result.passages), timings_ms=timings, sent_at=time.time()
+    )
 
 
 def _ms_since(epoch: float) -> float:

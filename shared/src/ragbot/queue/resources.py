@@ -17,6 +17,7 @@ from typing import Any
 from celery import Task
 
 from ragbot import bootstrap
+from ragbot.condense import Condenser
 from ragbot.coordination import HopLedger
 from ragbot.errors import PermanentError
 from ragbot.flow.retrieve import Retriever
@@ -65,6 +66,10 @@ class Resources:
     @cached_property
     def retriever(self) -> Retriever:
         return bootstrap.build_retriever(self.settings, embedder=self.embedder, index=self.index)
+
+    @cached_property
+    def condenser(self) -> Condenser:
+        return bootstrap.build_condenser(self.settings)
 
     @cached_property
     def generator(self) -> Generator:

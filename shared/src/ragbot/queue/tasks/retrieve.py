@@ -24,4 +24,7 @@ __all__ = ["retrieve"]
 def retrieve(self: ResourceTask, question: Question) -> Retrieval:
     """Find the passages the asker may read (`flow.retrieve.retrieve_question`)."""
     self.count_delivery()
-    return retrieve_question(question, retriever=self.resources.retriever, sent_at=question.asked_at)
+    resources = self.resources
+    return retrieve_question(
+        question, retriever=resources.retriever, condenser=resources.condenser, sent_at=question.asked_at
+    )
