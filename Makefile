@@ -75,6 +75,7 @@ bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/generation.py
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .mypy_cache .ruff_cache

@@ -66,6 +66,7 @@ def test_streaming_relays_the_growing_text_and_ends_with_the_same_answer(tgi: Fa
     assert len(seen) > 3 and all(later.startswith(earlier) for earlier, later in zip(seen, seen[1:], strict=False))
     assert seen[-1] == result.text == "Staff get 25 days of annual leave. [1]"
     assert result.usage["completion_tokens"] == len(result.text.split())
+    assert result.timings_ms["model"] > 0 and "relay" in result.timings_ms  # the server's time and ours, apart
     assert tgi.chat_requests()[0]["stream"] is True
 
 

@@ -209,9 +209,11 @@ class TgiGenerator:
                     f"{self._settings.max_new_tokens}; lower it or raise TGI's --max-total-tokens"
                 )
             prompt = build_prompt(question, passages, budget_tokens=budget, max_passages=self._settings.passages)
+            relay = _TimedRelay(on_text) if on_text is not None else None
             started = time.perf_counter()
-            text, usage = self._complete(prompt, adapter, deadline=deadline, on_text=on_text)
-            metrics.GENERATION_SECONDS.labels(adapter=label).observe(time.perf_counter() - started)
+            text, usage = self._complete(prompt, adapter, deadline=deadline, on_text=relay)
+            server_s = time.perf_counter() - started - (relay.seconds if relay else 0.0)
+            metrics.GENERATION_SECONDS.labels(adapter=label).observe(server_s)
         except RagbotError as err:
             reason = _reason(err)
             metrics.GENERATIONS.labels(adapter=label, result=f"degraded:{reason}").inc()
@@ -222,11 +224,15 @@ class TgiGenerator:
             metrics.PROMPT_PACKING.labels(result=result).inc(count)
         metrics.PROMPT_PACKING.labels(result="dropped").inc(prompt.dropped)
         text, invalid = _keep_shown(text, set(prompt.shown))
+        timings = {"model": round(server_s * 1000, 2)}
+        if relay is not None:
+            timings["relay"] = round(relay.seconds * 1000, 2)
         return Answer(
             text=text,
             model=info.model_id,
             adapter=adapter or "",
             prompt_version=prompt.version,
+            timings_ms=timings,
             usage={**usage, "invalid_citations": invalid, "passages_shown": len(prompt.shown)},
         )
 
@@ -332,6 +338,21 @@ class TgiGenerator:
     def _client(self, *, timeout: float) -> InferenceClient:
         token = self._settings.token.get_secret_value() if self._settings.token else None
         return InferenceClient(base_url=self._settings.url, token=token, timeout=timeout)
+
+
+class _TimedRelay:
+    """Passes streamed text on, adding up the time the receiver takes (ragbot's relay cost, not the server's)."""
+
+    def __init__(self, receiver: Callable[[str], None]) -> None:
+        self._receiver = receiver
+        self.seconds = 0.0
+
+    def __call__(self, text: str) -> None:
+        started = time.perf_counter()
+        try:
+            self._receiver(text)
+        finally:
+            self.seconds += time.perf_counter() - started
 
 
 _CONDENSE_RULES = (
