@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
+from ragbot.streaming import TYPING
 from slack_adapter.translate import PLACEHOLDER
 from tests.e2e.harness import Service, WorkerProcess, base_env
 from tests.fakes.slack_api import (
@@ -27,6 +28,7 @@ from tests.fakes.slack_api import (
     event_callback,
     sign_request,
 )
+from tests.fakes.tgi import FakeTgi
 
 BOT_TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"
@@ -194,6 +196,24 @@ def test_socket_mode_answers_without_a_public_endpoint(
         assert socket.wait_ack(envelope)["envelope_id"] == envelope
         assert "[1]" in block_text(answer_in(slack, "C1", event["ts"]))
     assert [c.token for c in slack.calls_to("apps.connections.open")] == ["xapp-1-test"]
+
+
+def test_a_model_answer_is_shown_while_it_is_written_then_replaced_by_the_final_one(
+    slack: FakeSlackApi, env: dict[str, str], adapter: Service, tmp_path: Path
+) -> None:
+    with FakeTgi() as tgi:
+        tgi.token_delay(0.15)
+        streaming = {**env, "RAGBOT_TGI__URL": tgi.url, "RAGBOT_TGI__STREAM_INTERVAL_S": "0.3"}
+        with WorkerProcess(env=streaming, queues=ALL, log_path=tmp_path / "tgi-worker.log"):
+            event = app_mention_event("how many days of paid annual leave do I get?", user="U1", channel="C1")
+            post_event(adapter, event_callback(event, event_id="EvStream"))
+            final = answer_in(slack, "C1", event["ts"])
+        assert tgi.chat_requests()[-1]["stream"] is True
+    edits = [c for c in slack.calls_to("chat.update") if c.args.get("channel") == "C1"]
+    partials = [str(c.args["text"]) for c in edits if "blocks" not in c.args]
+    assert len(partials) >= 2 and all(p.endswith(TYPING) for p in partials)
+    assert all(len(a) < len(b) for a, b in zip(partials, partials[1:], strict=False))  # the text grows
+    assert edits[-1].args.get("blocks") and "[1]" in block_text(final) and TYPING not in block_text(final)
 
 
 def test_a_bad_signature_is_refused(slack: FakeSlackApi, adapter: Service) -> None:

@@ -18,7 +18,7 @@ punctuation), which is enough to enforce ``max_input_tokens`` and ``max_total_to
 
 What the "model" says comes from ``responder(request) -> str``; the default quotes the first source it was given
 and cites it as ``[1]``, like a well-behaved grounded model. Fault injection: ``fail_next``, ``delay``,
-``stall_stream``, ``healthy``.
+``token_delay``, ``stall_stream``, ``healthy``.
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
 
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the client dropped a kept-alive connection, as HTTP clients do when they close
+
     def do_GET(self) -> None:
         self.server.fake._handle(self)  # type: ignore[attr-defined]
 
@@ -127,6 +133,7 @@ class FakeTgi:
         self._failures: deque[tuple[int, str, str]] = deque()
         self._delay_s = 0.0
         self._stall: tuple[int, float] | None = None
+        self._token_delay_s = 0.0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -172,6 +179,10 @@ class FakeTgi:
     def delay(self, seconds: float) -> None:
         """Every later chat completion waits this long before answering (0 removes the delay)."""
         self._delay_s = seconds
+
+    def token_delay(self, seconds: float) -> None:
+        """Streams wait this long before each token after the first (a model writing at a human-visible pace)."""
+        self._token_delay_s = seconds
 
     def stall_stream(self, after_tokens: int, seconds: float) -> None:
         """Streams pause for ``seconds`` after ``after_tokens`` tokens (a server that hangs mid-answer)."""
@@ -320,6 +331,8 @@ class FakeTgi:
         for i, token in enumerate(tokens):
             if self._stall and i == self._stall[0]:
                 self._stopping.wait(self._stall[1])
+            if i and self._token_delay_s:
+                self._stopping.wait(self._token_delay_s)
             last = i == len(tokens) - 1
             chunk = {
                 "object": "chat.completion.chunk",

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from ragbot.errors import ConfigurationError
 from ragbot.models import ConversationRef, Question, Turn
-from ragbot.prompting import PROMPT_VERSION, build_prompt, estimate_tokens
+from ragbot.prompting import PROMPT_VERSION, build_prompt, estimate_tokens, tokenizer_counter
 from tests.unit.builders import passage
 
 LEAVE = "Staff get 25 days of annual leave. Up to five unused days carry over to the next year."
@@ -67,3 +72,21 @@ def test_history_gives_way_to_sources_oldest_first() -> None:
 def test_the_estimate_errs_on_the_side_of_more_tokens() -> None:
     text = "The quick brown fox jumps over the lazy dog."
     assert estimate_tokens(text) >= len(text.split()) + 1
+
+
+def test_the_served_models_tokenizer_counts_exactly(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate("staff get 25 days of annual leave .".split())}}
+    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    count = tokenizer_counter(tmp_path / "tokenizer.json")
+    assert count("staff get 25 days of annual leave .") == 8
+    question = Question(question_id="q", text="leave?")
+    exact = build_prompt(question, [passage(1, LEAVE)], budget_tokens=4000, max_passages=8, count_tokens=count)
+    estimated = build_prompt(question, [passage(1, LEAVE)], budget_tokens=4000, max_passages=8)
+    assert exact.shown == (1,) and exact.estimated_tokens < estimated.estimated_tokens
+    (tmp_path / "broken.json").write_text("{}")
+    with pytest.raises(ConfigurationError, match="RAGBOT_TGI__TOKENIZER"):
+        tokenizer_counter(tmp_path / "broken.json")

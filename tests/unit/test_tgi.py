@@ -33,7 +33,7 @@ class Quoting:
 
     name = "extractive"
 
-    def generate(self, question: Question, passages: list[Passage]) -> Answer:
+    def generate(self, question: Question, passages: list[Passage], *, on_text: object = None) -> Answer:
         return Answer(text=f"{passages[0].chunk.text} [1]", model="extractive")
 
 

@@ -14,7 +14,7 @@ ReplySender     delivers an answer, an apology or a notice to the conversation a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -236,7 +236,11 @@ class Generator(Protocol):
         """The model (and adapter) that answers; recorded with every answer."""
         ...
 
-    def generate(self, question: Question, passages: Sequence[Passage]) -> Answer: ...
+    def generate(
+        self, question: Question, passages: Sequence[Passage], *, on_text: Callable[[str], None] | None = None
+    ) -> Answer:
+        """The answer; a generator that streams calls `on_text` with the text so far as it grows (others ignore it)."""
+        ...
 
 
 class InteractionLog(Protocol):

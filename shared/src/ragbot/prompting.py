@@ -10,20 +10,33 @@ Sources are numbered by their retrieval rank, so `[n]` in the answer is checked 
 (`flow.answer.check_citations`). Source text cannot close the sources block or forge a source heading: such
 sequences are defused before they are packed, so instructions planted in a document stay inside the data.
 
-Token counts are estimated at `CHARS_PER_TOKEN` characters per token, which overestimates English text for the
-tokenizers of current chat models; the budget comes from the server's own limits (`/info`).
+Tokens are counted by the served model's tokenizer when one is given (`tokenizer_counter`), else estimated at
+`CHARS_PER_TOKEN` characters per token, which overestimates English text for the tokenizers of current chat
+models; the budget comes from the server's own limits (`/info`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from ragbot.errors import ConfigurationError
 from ragbot.ingestion.chunk import split_sentences
 from ragbot.models import Passage, Question
 
-__all__ = ["CHARS_PER_TOKEN", "PROMPT_VERSION", "Prompt", "build_prompt", "estimate_tokens"]
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "PROMPT_VERSION",
+    "Prompt",
+    "TokenCounter",
+    "build_prompt",
+    "estimate_tokens",
+    "tokenizer_counter",
+]
+
+TokenCounter = Callable[[str], int]
 
 PROMPT_VERSION = "grounded-v1"
 CHARS_PER_TOKEN = 3.0
@@ -67,12 +80,32 @@ def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 1
 
 
+def tokenizer_counter(path: Path) -> TokenCounter:
+    """Exact counts from a Hugging Face `tokenizer.json` (the served model's own).
+
+    Raises:
+        ConfigurationError: The file is missing or is not a tokenizer.
+    """
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as err:  # the library raises a bare Exception for a bad file
+        raise ConfigurationError(f"RAGBOT_TGI__TOKENIZER: cannot load {path} as a tokenizer.json ({err})") from err
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
+
+
 def build_prompt(
     question: Question,
     passages: Sequence[Passage],
     *,
     budget_tokens: int,
     max_passages: int,
+    count_tokens: TokenCounter = estimate_tokens,
 ) -> Prompt:
     """Pack `question`, its thread history and as many passages as fit into `budget_tokens` of input.
 
@@ -82,13 +115,13 @@ def build_prompt(
     platform = question.conversation.platform
     system = _SYSTEM.format(formatting=_FORMATTING.get(platform, _FORMATTING["cli"]))
     ask = f"Question: {question.text}"
-    fixed = estimate_tokens(system) + estimate_tokens(ask) + 3 * _TEMPLATE_TOKENS_PER_MESSAGE
+    fixed = count_tokens(system) + count_tokens(ask) + 3 * _TEMPLATE_TOKENS_PER_MESSAGE
     budget = int(budget_tokens * _SAFETY) - fixed
     history = [{"role": "assistant" if t.role == "assistant" else "user", "content": t.text} for t in question.history]
     # Sources first: keep at most half the room for history, oldest turns dropped first.
-    while history and sum(estimate_tokens(h["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for h in history) > budget // 2:
+    while history and sum(count_tokens(h["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for h in history) > budget // 2:
         history.pop(0)
-    budget -= sum(estimate_tokens(h["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for h in history)
+    budget -= sum(count_tokens(h["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for h in history)
 
     blocks: list[str] = []
     shown: list[int] = []
@@ -97,23 +130,23 @@ def build_prompt(
     for passage in candidates:
         head = _heading(passage)
         body = _defuse(passage.chunk.text)
-        cost = estimate_tokens(head) + estimate_tokens(body) + 2
+        cost = count_tokens(head) + count_tokens(body) + 2
         if cost <= budget:
             blocks.append(f"{head}\n{body}")
         else:
-            cut = _cut_to(body, budget - estimate_tokens(head) - 2)
+            cut = _cut_to(body, budget - count_tokens(head) - 2, count_tokens)
             if not cut:
                 break
             blocks.append(f"{head}\n{cut}")
             truncated += 1
-            cost = estimate_tokens(head) + estimate_tokens(cut) + 2
+            cost = count_tokens(head) + count_tokens(cut) + 2
         shown.append(passage.rank)
         budget -= cost
         if truncated:
             break
     user = "<sources>\n" + "\n\n".join(blocks) + "\n</sources>\n\n" + ask if blocks else ask
     messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": user}]
-    used = sum(estimate_tokens(m["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
+    used = sum(count_tokens(m["content"]) + _TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
     return Prompt(
         messages=messages,
         shown=tuple(shown),
@@ -142,11 +175,11 @@ def _defuse(text: str) -> str:
     return text
 
 
-def _cut_to(text: str, budget_tokens: int) -> str:
+def _cut_to(text: str, budget_tokens: int, count_tokens: TokenCounter) -> str:
     """The longest run of whole sentences from the start of `text` within the budget ("" if not even one)."""
     kept: list[str] = []
     for sentence in split_sentences(text):
-        if estimate_tokens(" ".join([*kept, sentence])) > budget_tokens:
+        if count_tokens(" ".join([*kept, sentence])) > budget_tokens:
             break
         kept.append(sentence)
     return " ".join(kept)

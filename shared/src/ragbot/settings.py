@@ -124,7 +124,12 @@ class TgiSettings(_Section):
     max_new_tokens: int = Field(512, ge=16, le=8192)
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     passages: int = Field(8, ge=1, le=50, description="Top passages offered to the model, budget permitting.")
+    tokenizer: Path | None = Field(
+        None, description="The served model's tokenizer.json, for exact token counts (default: an estimate)."
+    )
     info_refresh_s: int = Field(300, ge=10, le=86_400, description="How often /info is read again.")
+    # Chat answers are shown while being written, one edit per interval at most (0: only the final answer).
+    stream_interval_s: float = Field(1.5, ge=0.0, le=60.0)
 
     @field_validator("url")
     @classmethod

@@ -19,10 +19,10 @@ from ragbot.flow.reply import apologize, deliver
 from ragbot.models import ConversationRef, Outcome, Question
 from ragbot.queue.names import TaskName
 from ragbot.queue.resources import Resources, ResourceTask
-from ragbot.settings import SlackSettings
+from ragbot.settings import Settings, SlackSettings
 from slack_adapter.translate import SlackMessage, render_answer, render_notice
 
-__all__ = ["SlackReplySender", "apologize_slack", "reply_slack"]
+__all__ = ["SlackPartialSender", "SlackReplySender", "apologize_slack", "partial_sender", "reply_slack"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,38 @@ class SlackReplySender:
 
     def _post(self, ref: ConversationRef, message: SlackMessage) -> None:
         self._client.chat_postMessage(channel=ref.channel, thread_ts=ref.thread or None, **message)
+
+
+class SlackPartialSender:
+    """Shows a partial answer by editing the progress message (plain mrkdwn; the reply hop puts the blocks in).
+
+    Args:
+        client: A `slack_sdk.WebClient` with the bot token, without rate-limit retries: a refused edit is skipped.
+    """
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+
+    def show(self, conversation: ConversationRef, text: str) -> None:
+        if not conversation.message:
+            return  # no progress message to edit: the answer is posted whole at the end
+        self._client.chat_update(channel=conversation.channel, ts=conversation.message, text=text[:_PARTIAL_CHARS])
+
+
+_PARTIAL_CHARS = 3_000
+_partials: dict[int, SlackPartialSender] = {}
+
+
+def partial_sender(settings: Settings) -> SlackPartialSender:
+    """The `ragbot.partials` entry point: this process's partial sender."""
+    sender = _partials.get(os.getpid())
+    if sender is None:
+        slack = settings.slack
+        if slack.bot_token is None:
+            raise ConfigurationError("RAGBOT_SLACK__BOT_TOKEN is not set; the generate worker cannot show progress")
+        client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, timeout=5)
+        sender = _partials[os.getpid()] = SlackPartialSender(client)
+    return sender
 
 
 _senders: dict[int, SlackReplySender] = {}

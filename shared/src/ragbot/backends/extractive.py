@@ -13,7 +13,7 @@ closest sources instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,8 +57,13 @@ class ExtractiveGenerator:
     def name(self) -> str:
         return f"extractive+{self._embedder.model_name}"
 
-    def generate(self, question: Question, passages: Sequence[Passage]) -> Answer:
-        """Answer `question` by quoting `passages`; a refusal when nothing scores above `min_confidence`."""
+    def generate(
+        self, question: Question, passages: Sequence[Passage], *, on_text: Callable[[str], None] | None = None
+    ) -> Answer:
+        """Answer `question` by quoting `passages`; a refusal when nothing scores above `min_confidence`.
+
+        `on_text` is ignored: the answer takes milliseconds, there is nothing to stream.
+        """
         units = [u for p in passages[: self._settings.passages] for u in _units(p)]
         if not units:
             return self._refusal(passages, confidence=0.0, reason="no passages")

@@ -43,7 +43,7 @@ from ragbot.condense import rule_condense
 from ragbot.errors import ConfigurationError, PermanentError, RagbotError, RetryableError
 from ragbot.models import Answer, Passage, Question
 from ragbot.ports import Generator
-from ragbot.prompting import Prompt, build_prompt
+from ragbot.prompting import Prompt, build_prompt, estimate_tokens, tokenizer_counter
 from ragbot.settings import TgiSettings
 
 __all__ = ["DEGRADED_NOTE", "ServerInfo", "TgiCondenser", "TgiGenerator", "TgiServer"]
@@ -176,6 +176,7 @@ class TgiGenerator:
         self.server = TgiServer(settings)
         self._settings = settings
         self._fallback = fallback
+        self._count_tokens = tokenizer_counter(settings.tokenizer) if settings.tokenizer else estimate_tokens
 
     @property
     def name(self) -> str:
@@ -208,7 +209,13 @@ class TgiGenerator:
                     f"the server's token limits leave {budget} input tokens after RAGBOT_TGI__MAX_NEW_TOKENS="
                     f"{self._settings.max_new_tokens}; lower it or raise TGI's --max-total-tokens"
                 )
-            prompt = build_prompt(question, passages, budget_tokens=budget, max_passages=self._settings.passages)
+            prompt = build_prompt(
+                question,
+                passages,
+                budget_tokens=budget,
+                max_passages=self._settings.passages,
+                count_tokens=self._count_tokens,
+            )
             relay = _TimedRelay(on_text) if on_text is not None else None
             started = time.perf_counter()
             text, usage = self._complete(prompt, adapter, deadline=deadline, on_text=relay)

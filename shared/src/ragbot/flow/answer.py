@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ragbot import metrics
 from ragbot.citations import REFUSAL, cite, closest_sources
@@ -21,32 +21,41 @@ __all__ = ["answer", "answer_retrieval", "check_citations"]
 _MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 
 
-def answer(question: Question, passages: Sequence[Passage], *, generator: Generator) -> Answer:
+def answer(
+    question: Question,
+    passages: Sequence[Passage],
+    *,
+    generator: Generator,
+    on_text: Callable[[str], None] | None = None,
+) -> Answer:
     """Generate an answer to `question` from `passages` and validate its citations.
 
     Args:
         question: What was asked, by whom.
         passages: Retrieved passages, ranked; passage rank n is cited as `[n]`.
         generator: Writes the text.
+        on_text: Receives the text so far while a streaming generator writes it (see `ragbot.streaming`).
 
     Returns:
         The checked answer, with `timings_ms["generate"]` set.
     """
     started = time.perf_counter()
-    draft = generator.generate(question, passages)
+    draft = generator.generate(question, passages, on_text=on_text)
     checked = check_citations(draft, passages)
     timings = {**checked.timings_ms, "generate": round((time.perf_counter() - started) * 1000, 2)}
     return checked.model_copy(update={"timings_ms": timings})
 
 
-def answer_retrieval(retrieval: Retrieval, *, generator: Generator) -> Outcome:
+def answer_retrieval(
+    retrieval: Retrieval, *, generator: Generator, on_text: Callable[[str], None] | None = None
+) -> Outcome:
     """The generate hop: answer a retrieved question; timings of both hops (and queue waits) travel on.
 
     Returns:
         The message for the reply hop.
     """
     started = time.time()
-    result = answer(retrieval.question, retrieval.passages, generator=generator)
+    result = answer(retrieval.question, retrieval.passages, generator=generator, on_text=on_text)
     timings = {**retrieval.timings_ms, **result.timings_ms}
     if retrieval.sent_at:
         timings["queue.generate"] = round(max(started - retrieval.sent_at, 0.0) * 1000, 2)

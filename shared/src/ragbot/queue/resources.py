@@ -22,8 +22,10 @@ from ragbot.coordination import HopLedger
 from ragbot.errors import PermanentError
 from ragbot.flow.retrieve import Retriever
 from ragbot.interactions import UserHasher
+from ragbot.models import Question
 from ragbot.ports import DocumentIndex, Embedder, Generator, InteractionLog
 from ragbot.settings import Settings
+from ragbot.streaming import PartialSender, Throttle, partial_sender
 
 __all__ = ["ResourceTask", "Resources", "configure", "current"]
 
@@ -46,6 +48,7 @@ class Resources:
         interactions: InteractionLog | None = None,
     ) -> None:
         self.settings = settings
+        self._partials: dict[str, PartialSender | None] = {}
         given: dict[str, Any] = {
             "embedder": embedder,
             "index": index,
@@ -86,6 +89,19 @@ class Resources:
     @cached_property
     def hasher(self) -> UserHasher:
         return bootstrap.build_user_hasher(self.settings)
+
+    def stream_to(self, question: Question) -> Throttle | None:
+        """Where the growing answer to `question` is shown while the model writes it (None: only at the end)."""
+        tgi = self.settings.tgi
+        if not (tgi.url and tgi.stream_interval_s > 0):
+            return None
+        platform = question.conversation.platform
+        if platform not in self._partials:
+            self._partials[platform] = partial_sender(platform, self.settings)
+        sender = self._partials[platform]
+        if sender is None:
+            return None
+        return Throttle(sender, question.conversation, interval_s=tgi.stream_interval_s)
 
     def warm(self, *, retrieval: bool) -> None:
         """Load what the first question would otherwise wait for (the embedding model, the index)."""

@@ -22,6 +22,7 @@ __all__ = ["generate"]
     autoretry_for=(RetryableError,),
 )
 def generate(self: ResourceTask, retrieval: Retrieval) -> Outcome:
-    """Write the cited answer (`flow.answer.answer_retrieval`)."""
+    """Write the cited answer (`flow.answer.answer_retrieval`), showing it as it is written where the platform can."""
     self.count_delivery()
-    return answer_retrieval(retrieval, generator=self.resources.generator)
+    resources = self.resources
+    return answer_retrieval(retrieval, generator=resources.generator, on_text=resources.stream_to(retrieval.question))

@@ -1,0 +1,86 @@
+"""Showing an answer while the model writes it: a platform's partial sender behind a throttle.
+
+The generate hop streams from the model; each platform decides whether and how the growing text is shown
+(`ragbot.partials` entry points: Slack updates the progress message; a platform without an entry shows only the
+final answer). `Throttle` bounds the rate (chat platforms rate-limit message edits), shows nothing before the
+first words, and gives up on the first failure: the reply hop's final answer replaces whatever was shown, so a
+partial update is never worth a retry or an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from ragbot.models import ConversationRef
+from ragbot.settings import Settings
+
+__all__ = ["TYPING", "PartialSender", "Throttle", "partial_sender"]
+
+log = logging.getLogger(__name__)
+
+TYPING = " ▍"
+"""Appended to a partial answer: it is still being written."""
+
+_MIN_CHARS = 12
+
+
+class PartialSender(Protocol):
+    """Shows a partial answer in the conversation (replacing the previous partial). May raise on any failure."""
+
+    def show(self, conversation: ConversationRef, text: str) -> None: ...
+
+
+class Throttle:
+    """`on_text` for a streaming generator: at most one update per `interval_s`, none after a failure.
+
+    Args:
+        sender: The platform's partial sender.
+        conversation: Where the answer goes.
+        interval_s: The least time between two updates.
+        clock: Seconds, monotonic (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        sender: PartialSender,
+        conversation: ConversationRef,
+        *,
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._sender, self._conversation = sender, conversation
+        self._interval, self._clock = interval_s, clock
+        self._last = float("-inf")
+        self.updates = 0
+        self.failed = False
+
+    def __call__(self, text: str) -> None:
+        if self.failed or len(text.strip()) < _MIN_CHARS:
+            return
+        now = self._clock()
+        if now - self._last < self._interval:
+            return
+        self._last = now
+        try:
+            self._sender.show(self._conversation, text.rstrip() + TYPING)
+        except Exception:  # the final answer replaces it anyway: stop showing partials for this answer
+            self.failed = True
+            log.warning("partial answer not shown; the final one will be", exc_info=True)
+            return
+        self.updates += 1
+
+
+@cache
+def _factories() -> dict[str, Callable[[Settings], PartialSender]]:
+    return {ep.name: ep.load() for ep in entry_points(group="ragbot.partials")}
+
+
+def partial_sender(platform: str, settings: Settings) -> PartialSender | None:
+    """The platform's partial sender (`ragbot.partials` entry point), or None when it shows only final answers."""
+    factory = _factories().get(platform)
+    return factory(settings) if factory is not None else None
