@@ -26,20 +26,17 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO)]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -48,7 +45,8 @@ import redis  # noqa: E402
 from tests.e2e.harness import Service, WorkerProcess, base_env  # noqa: E402
 from tests.fakes.slack_api import app_mention_event, event_callback, sign_request  # noqa: E402
 
-OUT = REPO / "bench" / "out"
+from common import fake_in_process, percentile, results_header, save  # noqa: E402
+
 REDIS_URL = "redis://127.0.0.1:6379/13"
 BOT_TOKEN = "xoxb-bench"
 SECRET = "bench-signing-secret"
@@ -69,26 +67,10 @@ api.stop()
 """
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 @contextmanager
 def fake_slack() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FAKE_SLACK], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None and proc.stdin is not None
-    try:
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.stdin.close()
-        proc.wait(10)
+    with fake_in_process(_FAKE_SLACK) as url:
+        yield url
 
 
 def signed_events(n: int, *, text: str, run: str) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -307,11 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         client.flushdb()
     except redis.ConnectionError:
         parser.error("this benchmark needs Redis on 127.0.0.1:6379")
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "date": datetime.now(UTC).date().isoformat(),
-        "command": " ".join(["python bench/chat.py", *(argv if argv is not None else sys.argv[1:])]),
-    }
+    results = results_header("chat.py", argv)
     with tempfile.TemporaryDirectory(prefix="ragbot-bench-chat-") as tmp, fake_slack() as slack_url:
         work = Path(tmp)
         env = base_env(
@@ -329,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "hops"):
             results["hops"] = hops(env, work, n=args.questions)
     client.flushdb()
-    OUT.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    (OUT / f"chat-{stamp}.json").write_text(json.dumps(results, indent=2))
+    save("chat", results)
     print(markdown(results))
     return 0
 

@@ -20,11 +20,8 @@ Figures go to bench/out/generation-*.json and are printed as Markdown for docs/B
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -35,18 +32,17 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO)]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.fakes.hash_embedder import HashEmbedder  # noqa: E402
 
+from common import fake_in_process, percentile, results_header, save  # noqa: E402
 from ragbot.backends.extractive import ExtractiveGenerator  # noqa: E402
 from ragbot.backends.tgi import TgiGenerator  # noqa: E402
 from ragbot.flow.answer import answer  # noqa: E402
 from ragbot.models import Chunk, Passage, Question  # noqa: E402
 from ragbot.settings import AnswerSettings, TgiSettings  # noqa: E402
-
-OUT = REPO / "bench" / "out"
 
 _FAKE = """
 import sys
@@ -60,25 +56,10 @@ tgi.stop()
 """
 
 
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 @contextmanager
 def fake_tgi(latency_s: float) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _FAKE, str(latency_s)],
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None and proc.stdin is not None
-    try:
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.stdin.close()
-        proc.wait(10)
+    with fake_in_process(_FAKE, str(latency_s)) as url:
+        yield url
 
 
 def passages() -> list[Passage]:
@@ -147,7 +128,7 @@ def overhead(n: int) -> dict[str, Any]:
                 "total_p50_ms": round(statistics.median(totals), 2),
                 "server_p50_ms": round(statistics.median(servers), 2),
                 "own_p50_ms": round(statistics.median(own), 2),
-                "own_p95_ms": round(sorted(own)[int(0.95 * len(own))], 2),
+                "own_p95_ms": round(percentile(own, 0.95), 2),
                 "relay_p50_ms": round(statistics.median(relays), 2),
             }
             print("overhead", mode, rows[mode], flush=True)
@@ -235,18 +216,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--concurrency takes comma-separated integers, e.g. 1,8,32")
     if args.answers < 1 or args.latency <= 0 or args.per_thread < 1 or min(levels) < 1:
         parser.error("--answers, --latency, --per-thread and --concurrency must be positive")
-    results: dict[str, Any] = {
-        "machine": machine(),
-        "date": datetime.now(UTC).date().isoformat(),
-        "command": " ".join(["python bench/generation.py", *(argv if argv is not None else sys.argv[1:])]),
-    }
+    results = results_header("generation.py", argv)
     if args.only in (None, "overhead"):
         results["overhead"] = overhead(args.answers)
     if args.only in (None, "concurrency"):
         results["concurrency"] = concurrency(args.latency, levels, args.per_thread)
-    OUT.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    (OUT / f"generation-{stamp}.json").write_text(json.dumps(results, indent=2))
+    save("generation", results)
     print(markdown(results))
     return 0
 

@@ -29,6 +29,7 @@ from tests.fakes.bot_connector import (
     invoke_feedback_activity,
     message_activity,
 )
+from tests.fakes.tgi import FakeTgi
 
 APP_ID = "5f1c0d2e-0000-4000-8000-0000000e2e01"
 APP_PASSWORD = "e2e~secret.value"
@@ -170,3 +171,37 @@ def test_unauthenticated_requests_are_refused_with_401(
     assert response.status_code == 401, how
     assert fake.activities == [] and fake.token_requests == []  # the bot never ran, not even a typing indicator
     assert requests.get(f"{adapter.url}/healthz", timeout=10).status_code == 200
+
+
+def _stream_info(activity: RecordedActivity) -> dict[str, Any] | None:
+    return next((e for e in activity.body.get("entities") or [] if e.get("type") == "streaminfo"), None)
+
+
+def test_a_model_answer_streams_into_a_personal_chat_and_arrives_whole_elsewhere(
+    fake: FakeBotFramework, env: dict[str, str], adapter: Service, tmp_path: Path
+) -> None:
+    group = "19:group-chat-e2e@thread.v2"
+    fake.group_conversation(group)  # the fake refuses streaming there, as Teams does
+    with FakeTgi() as tgi:
+        tgi.token_delay(0.15)
+        streaming = {**env, "RAGBOT_TGI__URL": tgi.url, "RAGBOT_TGI__STREAM_INTERVAL_S": "0.3"}
+        with WorkerProcess(env=streaming, queues=ALL, log_path=tmp_path / "tgi-worker.log"):
+            asked = "how many days of paid annual leave do I get?"
+            post_activity(adapter, question(fake, asked), fake.mint_channel_token())
+            final = fake.wait_for(is_answer_in(PERSONAL), timeout=30)
+            post_activity(
+                adapter, question(fake, asked, group, conversation_type="groupChat"), fake.mint_channel_token()
+            )
+            in_group = fake.wait_for(is_answer_in(group), timeout=30)
+
+    updates = [a for a in fake.activities_in(PERSONAL) if a.type == "typing" and _stream_info(a)]
+    assert len(updates) >= 2 and [_stream_info(a)["streamSequence"] for a in updates] == list(
+        range(1, len(updates) + 1)
+    )  # type: ignore[index]
+    stream_id = updates[0].activity_id
+    assert all(_stream_info(a).get("streamId") == stream_id for a in updates[1:])  # type: ignore[union-attr]
+    assert len(updates[-1].text or "") > len(updates[0].text or "")
+    assert _stream_info(final) == {"type": "streaminfo", "streamId": stream_id, "streamType": "final"}
+    assert "[1]" in (final.text or "")
+    # In a group chat Teams does not stream: one final message, no stream opened.
+    assert not [a for a in fake.activities_in(group) if _stream_info(a)] and _stream_info(in_group) is None

@@ -10,7 +10,12 @@ threads; its own throwaway CA) that plays every remote party a Teams bot talks t
 - Microsoft Entra ID (AAD) for the bot's outbound token: MSAL's OIDC discovery document and the v2.0 token endpoint
   (client-credentials grant only), with AAD's error bodies (`invalid_client` / AADSTS7000215 for a wrong secret...);
 - the Bot Connector REST API (`/v3/conversations/{id}/activities[/{activityId}]`: send, reply, update, delete), which
-  demands a bearer token this very server issued and records every activity it accepts.
+  demands a bearer token this very server issued and records every activity it accepts. It enforces Teams' message
+  streaming rules: a `streaminfo` entity of type `informative`/`streaming` rides on a `typing` activity; the first
+  one opens a stream whose id is that activity's id; later ones carry the `streamId` and a growing
+  `streamSequence`; a `message` with `streamType: final` and the `streamId` closes it; anything after that, or for
+  an unknown stream, is refused (403 `ContentStreamNotAllowed`), as is streaming into a conversation registered
+  with `group_conversation` (Teams streams in 1:1 chats only).
 
 Pointing botbuilder at it (see `FakeBotFramework.sdk_config`, and `BotSdkConfig` for why each key is there):
 
@@ -496,6 +501,8 @@ class FakeBotFramework:
         self._channel_keys: list[dict[str, Any]] = [public_jwk(signing_key, kid, endorsements=self.endorsements)]
         self._issued_token_ids: set[str] = set()
         self._activities: list[RecordedActivity] = []
+        self._streams: dict[str, int] = {}  # open stream id -> last streamSequence
+        self._group_conversations: set[str] = set()
         self._requests: list[RecordedRequest] = []
         self._token_requests: list[TokenRequest] = []
         self._failures: list[_Failure] = []
@@ -623,6 +630,11 @@ class FakeBotFramework:
             self._failures.append(_Failure(path_prefix, status, times))
 
     # observations ----------------------------------------------------------------------------------------------------
+
+    def group_conversation(self, conversation_id: str) -> None:
+        """Mark a conversation as a group chat or channel: streaming into it is refused, as Teams does."""
+        with self._lock:
+            self._group_conversations.add(conversation_id)
 
     @property
     def activities(self) -> list[RecordedActivity]:
@@ -892,6 +904,9 @@ class FakeBotFramework:
                 assigned = activity_id
             else:
                 assigned = str(int(time.time() * 1000) * 1000 + next(self._ids))
+                refused = self._stream_rules(conversation_id, body, assigned)
+                if refused is not None:
+                    return refused
             self._activities.append(
                 RecordedActivity(
                     operation=operation,
@@ -907,6 +922,38 @@ class FakeBotFramework:
         if operation == "delete":
             return _Response(200)
         return _Response(200 if operation == "update" else 201, {"id": assigned})
+
+    def _stream_rules(self, conversation_id: str, body: dict[str, Any], assigned: str) -> _Response | None:
+        """Teams' streaming protocol, checked with the lock held; opens and closes streams."""
+        info = next(
+            (e for e in body.get("entities") or [] if isinstance(e, dict) and e.get("type") == "streaminfo"), None
+        )
+        if info is None:
+            return None
+        kind, stream_id = info.get("streamType"), info.get("streamId")
+        if conversation_id in self._group_conversations:
+            return _connector_error(403, "ContentStreamNotAllowed", "Content streaming is only supported in 1:1 chats.")
+        if kind in ("informative", "streaming"):
+            sequence = info.get("streamSequence")
+            if body.get("type") != "typing" or not isinstance(sequence, int) or sequence < 1:
+                return _connector_error(
+                    400, "BadArgument", "A streaming update is a typing activity with a streamSequence."
+                )
+            if stream_id is None:
+                self._streams[assigned] = sequence
+                return None
+            if stream_id not in self._streams:
+                return _connector_error(403, "ContentStreamNotAllowed", f"Stream {stream_id} is not open.")
+            if sequence <= self._streams[stream_id]:
+                return _connector_error(400, "BadArgument", "streamSequence must increase.")
+            self._streams[stream_id] = sequence
+            return None
+        if kind == "final":
+            if body.get("type") != "message" or stream_id not in self._streams:
+                return _connector_error(403, "ContentStreamNotAllowed", f"Stream {stream_id} is not open.")
+            del self._streams[stream_id]
+            return None
+        return _connector_error(400, "BadArgument", f"Unknown streamType {kind!r}.")
 
 
 # --- what Teams posts to a bot ---------------------------------------------------------------------------------------

@@ -405,3 +405,34 @@ def test_token_endpoint_answers_like_entra_id(fake: FakeBotFramework) -> None:
 def test_wait_for_lists_what_it_saw_when_nothing_matches(fake: FakeBotFramework) -> None:
     with pytest.raises(AssertionError, match=r"(?s)no activity matching.*Activities seen:\n  \(none\)"):
         fake.wait_for(lambda a: a.text == "never", timeout=0.05)
+
+
+def test_connector_enforces_teams_streaming_rules(fake: FakeBotFramework) -> None:
+    form = f"grant_type=client_credentials&client_id={APP_ID}&client_secret={APP_PASSWORD}"
+    form += "&scope=https://api.botframework.com/.default"
+    token = _https(fake, "POST", "/botframework.com/oauth2/v2.0/token", form.encode())[1]["access_token"]
+
+    def send(conversation: str, activity: dict[str, Any]) -> tuple[int, Any]:
+        path = f"/amer/v3/conversations/{conversation}/activities"
+        return _https(fake, "POST", path, json.dumps(activity).encode(), Authorization=f"Bearer {token}")
+
+    def update(seq: int, stream_id: str | None = None, kind: str = "streaming") -> dict[str, Any]:
+        info: dict[str, Any] = {"type": "streaminfo", "streamType": kind, "streamSequence": seq}
+        if stream_id:
+            info["streamId"] = stream_id
+        return {"type": "typing", "text": "Staff get", "entities": [info]}
+
+    status, opened = send("a%3A1chat", update(1))
+    stream_id = opened["id"]
+    assert status == 201 and send("a%3A1chat", update(2, stream_id))[0] == 201
+    assert send("a%3A1chat", update(2, stream_id))[1]["error"]["code"] == "BadArgument"  # the sequence must grow
+    final = {
+        "type": "message",
+        "text": "Staff get 25 days [1].",
+        "entities": [{"type": "streaminfo", "streamId": stream_id, "streamType": "final"}],
+    }
+    assert send("a%3A1chat", final)[0] == 201
+    closed = send("a%3A1chat", update(3, stream_id))
+    assert (closed[0], closed[1]["error"]["code"]) == (403, "ContentStreamNotAllowed")
+    fake.group_conversation("19:group")
+    assert send("19%3Agroup", update(1))[0] == 403  # 1:1 chats only

@@ -10,16 +10,17 @@ WHERE = ConversationRef(platform="slack", channel="C1", thread="1.0", message="2
 
 
 class Shown:
-    """A platform that records what it was asked to show, and can start refusing."""
+    """A platform stream that records what it was asked to show, and can start refusing."""
+
+    handle = "stream-1"
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.refuse = False
 
-    def show(self, conversation: ConversationRef, text: str) -> None:
+    def show(self, text: str) -> None:
         if self.refuse:
             raise RuntimeError("ratelimited")
-        assert conversation == WHERE
         self.texts.append(text)
 
 
@@ -33,20 +34,21 @@ class Clock:
 
 def test_updates_are_at_most_one_per_interval_and_marked_as_in_progress() -> None:
     shown, clock = Shown(), Clock()
-    throttle = Throttle(shown, WHERE, interval_s=1.0, clock=clock)
+    throttle = Throttle(shown, interval_s=1.0, clock=clock)
     throttle("Staff")  # too little to be worth showing
+    assert throttle.handle == ""  # nothing shown yet: nothing for the final message to close
     throttle("Staff get 25 days")
     clock.now += 0.5
     throttle("Staff get 25 days of annual")  # within the interval: skipped
     clock.now += 0.6
     throttle("Staff get 25 days of annual leave [1].  ")
     assert shown.texts == [f"Staff get 25 days{TYPING}", f"Staff get 25 days of annual leave [1].{TYPING}"]
-    assert throttle.updates == 2
+    assert throttle.updates == 2 and throttle.handle == "stream-1"
 
 
 def test_after_a_refused_update_nothing_more_is_tried() -> None:
     shown, clock = Shown(), Clock()
-    throttle = Throttle(shown, WHERE, interval_s=0.1, clock=clock)
+    throttle = Throttle(shown, interval_s=0.1, clock=clock)
     shown.refuse = True
     throttle("Staff get 25 days")
     shown.refuse = False
@@ -55,7 +57,16 @@ def test_after_a_refused_update_nothing_more_is_tried() -> None:
     assert throttle.failed and shown.texts == []
 
 
-def test_platforms_without_partials_show_only_the_final_answer() -> None:
-    settings = Settings.model_validate({"slack": {"bot_token": "xoxb-1"}})
-    assert partial_sender("teams", settings) is None
-    assert partial_sender("slack", settings) is not None
+def test_each_platform_decides_where_partial_answers_are_shown() -> None:
+    settings = Settings.model_validate(
+        {"slack": {"bot_token": "xoxb-1"}, "teams": {"app_id": "app", "app_password": "pw"}}
+    )
+    assert partial_sender("cli", settings) is None  # no entry point: only the final answer
+    teams = partial_sender("teams", settings)
+    personal = ConversationRef(platform="teams", reference={"conversation": {"conversationType": "personal"}})
+    assert teams is not None and teams.open(personal) is not None
+    group = personal.model_copy(update={"reference": {"conversation": {"conversationType": "groupChat"}}})
+    assert teams.open(group) is None  # Teams streams in 1:1 chats only
+    slack = partial_sender("slack", settings)
+    assert slack is not None and slack.open(WHERE) is not None
+    assert slack.open(WHERE.model_copy(update={"message": ""})) is None  # no progress message to edit

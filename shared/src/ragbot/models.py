@@ -188,6 +188,8 @@ class Outcome(_Frozen):
     answer: Answer
     passages: tuple[Passage, ...] = ()
     sent_at: float = 0.0
+    # The platform's handle of the answer shown while it was written (a Teams streamId), for the final message.
+    stream_id: str = ""
 
 
 class Feedback(_Frozen):

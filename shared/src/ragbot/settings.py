@@ -293,6 +293,8 @@ class TeamsSettings(_Section):
     login_url: str | None = None
     token_issuer: str | None = Field(None, description="Expected issuer of inbound tokens (sovereign clouds, tests).")
     # A service URL outside this list is never sent a reply (and never given the bot's token).
+    # Answers as Adaptive Cards with 👍/👎 buttons, for clients without citation entities and the feedback loop.
+    card_fallback: bool = False
     allowed_service_urls: tuple[str, ...] = ()
 
     @model_validator(mode="after")

@@ -1,10 +1,12 @@
 """Showing an answer while the model writes it: a platform's partial sender behind a throttle.
 
 The generate hop streams from the model; each platform decides whether and how the growing text is shown
-(`ragbot.partials` entry points: Slack updates the progress message; a platform without an entry shows only the
-final answer). `Throttle` bounds the rate (chat platforms rate-limit message edits), shows nothing before the
-first words, and gives up on the first failure: the reply hop's final answer replaces whatever was shown, so a
-partial update is never worth a retry or an error.
+(`ragbot.partials` entry points): its `PartialSender` opens a `PartialStream` for a conversation, or declines
+(Slack edits the progress message; Teams streams in 1:1 chats only; a platform without an entry shows only the
+final answer). `Throttle` bounds the rate (chat platforms rate-limit edits), shows nothing before the first
+words, and gives up on the first failure: the reply hop's final answer replaces whatever was shown, so a partial
+update is never worth a retry or an error. A stream's `handle` travels to the reply hop (`Outcome.stream_id`)
+for platforms whose final message must close the stream (Teams).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Protocol
 from ragbot.models import ConversationRef
 from ragbot.settings import Settings
 
-__all__ = ["TYPING", "PartialSender", "Throttle", "partial_sender"]
+__all__ = ["TYPING", "PartialSender", "PartialStream", "Throttle", "partial_sender"]
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +31,38 @@ TYPING = " ▍"
 _MIN_CHARS = 12
 
 
-class PartialSender(Protocol):
-    """Shows a partial answer in the conversation (replacing the previous partial). May raise on any failure."""
+class PartialStream(Protocol):
+    """One answer being shown as it is written. `show` replaces the previous partial and may raise on any failure."""
 
-    def show(self, conversation: ConversationRef, text: str) -> None: ...
+    @property
+    def handle(self) -> str:
+        """What the final message needs to close the stream ("" when nothing does)."""
+        ...
+
+    def show(self, text: str) -> None: ...
+
+
+class PartialSender(Protocol):
+    """A platform's way of showing partial answers."""
+
+    def open(self, conversation: ConversationRef) -> PartialStream | None:
+        """A stream into `conversation`, or None where partial answers are not shown there."""
+        ...
 
 
 class Throttle:
     """`on_text` for a streaming generator: at most one update per `interval_s`, none after a failure.
 
     Args:
-        sender: The platform's partial sender.
-        conversation: Where the answer goes.
+        stream: Where the partial answers go.
         interval_s: The least time between two updates.
         clock: Seconds, monotonic (tests pass their own).
     """
 
     def __init__(
-        self,
-        sender: PartialSender,
-        conversation: ConversationRef,
-        *,
-        interval_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        self, stream: PartialStream, *, interval_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._sender, self._conversation = sender, conversation
+        self.stream = stream
         self._interval, self._clock = interval_s, clock
         self._last = float("-inf")
         self.updates = 0
@@ -67,12 +76,17 @@ class Throttle:
             return
         self._last = now
         try:
-            self._sender.show(self._conversation, text.rstrip() + TYPING)
+            self.stream.show(text.rstrip() + TYPING)
         except Exception:  # the final answer replaces it anyway: stop showing partials for this answer
             self.failed = True
             log.warning("partial answer not shown; the final one will be", exc_info=True)
             return
         self.updates += 1
+
+    @property
+    def handle(self) -> str:
+        """The stream's handle once something was shown ("" otherwise)."""
+        return self.stream.handle if self.updates else ""
 
 
 @cache

@@ -97,10 +97,20 @@ class SlackPartialSender:
     def __init__(self, client: WebClient) -> None:
         self._client = client
 
-    def show(self, conversation: ConversationRef, text: str) -> None:
-        if not conversation.message:
-            return  # no progress message to edit: the answer is posted whole at the end
-        self._client.chat_update(channel=conversation.channel, ts=conversation.message, text=text[:_PARTIAL_CHARS])
+    def open(self, conversation: ConversationRef) -> _SlackStream | None:
+        # Without a progress message there is nothing to edit: the answer is posted whole at the end.
+        return _SlackStream(self._client, conversation) if conversation.message else None
+
+
+class _SlackStream:
+    handle = ""  # the reply hop finds the message by the conversation's own reference
+
+    def __init__(self, client: WebClient, conversation: ConversationRef) -> None:
+        self._client, self._conversation = client, conversation
+
+    def show(self, text: str) -> None:
+        ref = self._conversation
+        self._client.chat_update(channel=ref.channel, ts=ref.message, text=text[:_PARTIAL_CHARS])
 
 
 _PARTIAL_CHARS = 3_000

@@ -35,7 +35,7 @@ from teams_adapter.answers import remember_answer
 from teams_adapter.config import SdkConfig, sdk_config, service_url_allowed
 from teams_adapter.translate import render_answer, render_notice
 
-__all__ = ["TeamsReplySender", "apologize_teams", "reply_teams"]
+__all__ = ["TeamsPartialSender", "TeamsReplySender", "apologize_teams", "partial_sender", "reply_teams"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ class TeamsReplySender:
 
     def send_answer(self, outcome: Outcome) -> None:
         question = outcome.question
-        sent = self._send(question.conversation, render_answer(outcome, card=self._card))
+        payload = dict(render_answer(outcome, card=self._card))
+        if outcome.stream_id:  # the answer was streamed into the chat: this message closes that stream
+            final = {"type": "streaminfo", "streamId": outcome.stream_id, "streamType": "final"}
+            payload["entities"] = [*(payload.get("entities") or []), final]
+        sent = self.send(question.conversation, payload)
         if sent and self._answers is not None:
             try:
                 remember_answer(self._answers, activity_id=sent, question_id=question.question_id)
@@ -81,9 +85,9 @@ class TeamsReplySender:
                 )
 
     def send_notice(self, conversation: ConversationRef, text: str) -> None:
-        self._send(conversation, render_notice(text))
+        self.send(conversation, render_notice(text))
 
-    def _send(self, ref: ConversationRef, payload: Mapping[str, Any]) -> str | None:
+    def send(self, ref: ConversationRef, payload: Mapping[str, Any]) -> str | None:
         """Send one activity into the conversation of `ref`; the id the Bot Connector gave it."""
         if ref.platform != "teams" or not ref.reference:
             raise PermanentError("the question carries no Teams conversation reference")
@@ -123,6 +127,57 @@ class TeamsReplySender:
         return sent[0] if sent else None
 
 
+class TeamsPartialSender:
+    """Streams a partial answer into a 1:1 chat with Teams' streaming protocol; elsewhere Teams gets one final message.
+
+    Each update is a `typing` activity carrying the text so far and a `streaminfo` entity (`streamType: streaming`,
+    a growing `streamSequence`); the first one's id is the stream's id, which the reply hop's final message closes.
+
+    Args:
+        sender: Sends activities (its error mapping included).
+        card: Answers go out as Adaptive Cards, which are not streamed.
+    """
+
+    def __init__(self, sender: TeamsReplySender, *, card: bool = False) -> None:
+        self._sender, self._card = sender, card
+
+    def open(self, conversation: ConversationRef) -> _TeamsStream | None:
+        kind = ((conversation.reference or {}).get("conversation") or {}).get("conversationType") or "personal"
+        if self._card or conversation.platform != "teams" or not conversation.reference or kind != "personal":
+            return None
+        return _TeamsStream(self._sender, conversation)
+
+
+class _TeamsStream:
+    def __init__(self, sender: TeamsReplySender, conversation: ConversationRef) -> None:
+        self._sender, self._conversation = sender, conversation
+        self.handle = ""
+        self._sequence = 0
+
+    def show(self, text: str) -> None:
+        self._sequence += 1
+        info: dict[str, Any] = {"type": "streaminfo", "streamType": "streaming", "streamSequence": self._sequence}
+        if self.handle:
+            info["streamId"] = self.handle
+        sent = self._sender.send(self._conversation, {"type": "typing", "text": text, "entities": [info]})
+        if not self.handle:
+            self.handle = sent or ""
+
+
+_partials: dict[int, TeamsPartialSender] = {}
+
+
+def partial_sender(settings: Settings) -> TeamsPartialSender:
+    """The `ragbot.partials` entry point: this process's partial sender."""
+    partial = _partials.get(os.getpid())
+    if partial is None:
+        sender = TeamsReplySender(
+            config=sdk_config(settings.teams), allowed_service_urls=settings.teams.allowed_service_urls
+        )
+        partial = _partials[os.getpid()] = TeamsPartialSender(sender, card=settings.teams.card_fallback)
+    return partial
+
+
 class _JsonEntity(Entity):  # type: ignore[misc]
     """An entity sent exactly as given. msrest serializes only mapped attributes, and `Entity` maps just `type`,
     so the citation entity's `@type`, `additionalType` and `citation` would otherwise be dropped on the wire."""
@@ -157,6 +212,7 @@ def _sender(settings: Settings) -> TeamsReplySender:
             config=sdk_config(settings.teams),
             allowed_service_urls=settings.teams.allowed_service_urls,
             answers=bootstrap.build_redis(settings.redis),
+            card=settings.teams.card_fallback,
         )
     return sender
 

@@ -99,9 +99,8 @@ class Resources:
         if platform not in self._partials:
             self._partials[platform] = partial_sender(platform, self.settings)
         sender = self._partials[platform]
-        if sender is None:
-            return None
-        return Throttle(sender, question.conversation, interval_s=tgi.stream_interval_s)
+        stream = sender.open(question.conversation) if sender is not None else None
+        return Throttle(stream, interval_s=tgi.stream_interval_s) if stream is not None else None
 
     def warm(self, *, retrieval: bool) -> None:
         """Load what the first question would otherwise wait for (the embedding model, the index)."""

@@ -25,4 +25,6 @@ def generate(self: ResourceTask, retrieval: Retrieval) -> Outcome:
     """Write the cited answer (`flow.answer.answer_retrieval`), showing it as it is written where the platform can."""
     self.count_delivery()
     resources = self.resources
-    return answer_retrieval(retrieval, generator=resources.generator, on_text=resources.stream_to(retrieval.question))
+    shown = resources.stream_to(retrieval.question)
+    outcome = answer_retrieval(retrieval, generator=resources.generator, on_text=shown)
+    return outcome.model_copy(update={"stream_id": shown.handle}) if shown is not None and shown.handle else outcome
