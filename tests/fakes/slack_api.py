@@ -34,10 +34,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self, cast
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from tests.fakes.local_server import FakeHttpServer, LocalHttpServer
 from tests.fakes.slack_socket import FakeSocketMode
 
 Json = dict[str, Any]
@@ -192,19 +193,14 @@ def _check_blocks(blocks: Any) -> None:
         )
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # a real service's backlog, not socketserver's 5: bursts must not drop connections
-    fake: FakeSlackApi
-
-
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         headers = {key.lower(): value for key, value in self.headers.items()}
-        status, extra, body = cast(_Server, self.server).fake._handle(url.path, url.query, headers, raw)
+        fake: FakeSlackApi = cast(FakeHttpServer, self.server).fake
+        status, extra, body = fake._handle(url.path, url.query, headers, raw)
         self.send_response(status)
         for key, value in extra.items():
             self.send_header(key, value)
@@ -218,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Keeps test output quiet."""
 
 
-class FakeSlackApi:
+class FakeSlackApi(LocalHttpServer):
     """Slack's Web API for one workspace and one bot token, served on 127.0.0.1 at an ephemeral port."""
 
     def __init__(
@@ -230,6 +226,7 @@ class FakeSlackApi:
         team_id: str = "T1",
         app_id: str = "A1",
     ) -> None:
+        super().__init__(_Handler, name="fake-slack-api", path="/api/")
         self.bot_token, self.bot_user_id, self.bot_id = bot_token, bot_user_id, bot_id
         self.team_id, self.app_id = team_id, app_id
         self._cond = threading.Condition(threading.RLock())
@@ -240,10 +237,6 @@ class FakeSlackApi:
         self._next_micros = 1_700_000_000_000_100
         self._failures: dict[str, deque[tuple[str, int, int | None]]] = defaultdict(deque)
         self._delays: dict[str, float] = {}
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
         self._methods: dict[str, Callable[[Json], Json]] = {
             "api.test": lambda args: {"args": args},
             "auth.test": self._auth_test,
@@ -263,18 +256,6 @@ class FakeSlackApi:
 
     # ---- lifecycle
 
-    def start(self) -> Self:
-        if self._server is None:
-            self._stopping.clear()
-            self._server = _Server(("127.0.0.1", 0), _Handler)
-            self._server.fake = self
-            self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/"
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack-api", daemon=True
-            )
-            self._thread.start()
-        return self
-
     def enable_socket_mode(self, app_token: str) -> FakeSocketMode:
         """Serve Socket Mode: ``apps.connections.open`` with ``app_token`` hands out the WebSocket's URL."""
         self.app_token = app_token
@@ -286,18 +267,7 @@ class FakeSlackApi:
         if self.socket_mode is not None:
             self.socket_mode.stop()
             self.socket_mode = None
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None and thread is not None:
-            self._stopping.set()  # wakes requests sleeping in delay()
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def response_url(self, key: str = "1") -> str:
         """A response_url served here: what the app POSTs to it is recorded as method ``"response_url"``."""

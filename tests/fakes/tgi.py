@@ -30,8 +30,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.fakes.local_server import LocalHttpServer
 
 Json = dict[str, Any]
 Responder = Callable[[Json], str]
@@ -74,12 +76,6 @@ class _Error(Exception):
         self.status, self.body = status, {"error": error, "error_type": error_type}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    fake: FakeTgi
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
@@ -100,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class FakeTgi:
+class FakeTgi(LocalHttpServer):
     """TGI's router for one base model on 127.0.0.1 at an ephemeral port.
 
     Args:
@@ -126,6 +122,7 @@ class FakeTgi:
         self.model_id, self.adapters, self.api_key = model_id, adapters, api_key
         self.list_adapters = list_adapters
         self.max_input_tokens, self.max_total_tokens = max_input_tokens, max_total_tokens
+        super().__init__(_Handler, name="fake-tgi")
         self.responder = responder
         self.healthy = True
         self._lock = threading.Condition(threading.RLock())
@@ -134,38 +131,6 @@ class FakeTgi:
         self._delay_s = 0.0
         self._stall: tuple[int, float] | None = None
         self._token_delay_s = 0.0
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
-
-    # ---- lifecycle
-
-    def start(self) -> Self:
-        if self._server is None:
-            self._stopping.clear()
-            self._server = _Server(("127.0.0.1", 0), _Handler)
-            self._server.fake = self
-            self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-tgi", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread, self._server, self._thread = self._server, self._thread, None, None
-        if server is not None and thread is not None:
-            self._stopping.set()
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ---- fault injection and inspection
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Container, Sequence
 
 from ragbot.models import Citation, Passage
 
-__all__ = ["REFUSAL", "cite", "closest_sources", "snippet"]
+__all__ = ["MARKER", "REFUSAL", "cite", "closest_sources", "keep_markers", "snippet"]
+
+MARKER = re.compile(r"\s?\[(\d{1,3})\]")
+"""A citation marker `[n]` (with the space before it, which goes with it)."""
 
 REFUSAL = "I couldn't find that in the documents I can see."
 CLOSEST_SOURCES = 3
@@ -38,3 +42,17 @@ def cite(passage: Passage, *, quoted: str | None = None) -> Citation:
 def closest_sources(passages: Sequence[Passage]) -> tuple[Citation, ...]:
     """The citations a refusal shows instead of an answer."""
     return tuple(cite(p) for p in passages[:CLOSEST_SOURCES])
+
+
+def keep_markers(text: str, valid: Container[int]) -> tuple[str, int]:
+    """`text` without the markers whose number is not in `valid`, and how many were removed."""
+    removed = 0
+
+    def keep(match: re.Match[str]) -> str:
+        nonlocal removed
+        if int(match.group(1)) in valid:
+            return match.group(0)
+        removed += 1
+        return ""
+
+    return MARKER.sub(keep, text).strip(), removed

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,7 +37,7 @@ from huggingface_hub.errors import ValidationError as TgiValidationError
 
 from ragbot import metrics
 from ragbot.backends.hub_http import allow_model_server
-from ragbot.citations import snippet
+from ragbot.citations import keep_markers, snippet
 from ragbot.condense import rule_condense
 from ragbot.errors import ConfigurationError, PermanentError, RagbotError, RetryableError
 from ragbot.models import Answer, Passage, Question
@@ -53,7 +52,6 @@ log = logging.getLogger(__name__)
 DEGRADED_NOTE = "The answering model is unavailable right now, so here is what the documents say:"
 """Heads a degraded answer, so the reader knows it was quoted, not written."""
 
-_MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 _RETRY_STATUSES = {424, 429, 500, 502, 503, 504}
 _BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
 
@@ -230,7 +228,7 @@ class TgiGenerator:
         for result, count in (("shown", len(prompt.shown) - prompt.truncated), ("truncated", prompt.truncated)):
             metrics.PROMPT_PACKING.labels(result=result).inc(count)
         metrics.PROMPT_PACKING.labels(result="dropped").inc(prompt.dropped)
-        text, invalid = _keep_shown(text, set(prompt.shown))
+        text, invalid = keep_markers(text, set(prompt.shown))
         timings = {"model": round(server_s * 1000, 2)}
         if relay is not None:
             timings["relay"] = round(relay.seconds * 1000, 2)
@@ -449,17 +447,3 @@ def _reason(err: RagbotError) -> str:
     if isinstance(err, RetryableError):
         return "unavailable"
     return "rejected"
-
-
-def _keep_shown(text: str, shown: set[int]) -> tuple[str, int]:
-    """Remove markers that cite a passage the model was not shown; returns the text and how many went."""
-    removed = 0
-
-    def keep(match: re.Match[str]) -> str:
-        nonlocal removed
-        if int(match.group(1)) in shown:
-            return match.group(0)
-        removed += 1
-        return ""
-
-    return _MARKER.sub(keep, text).strip(), removed

@@ -7,18 +7,16 @@ sources. An uncited claim never reaches the user.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 
 from ragbot import metrics
-from ragbot.citations import REFUSAL, cite, closest_sources
+from ragbot.citations import MARKER, REFUSAL, cite, closest_sources, keep_markers
 from ragbot.models import Answer, Outcome, Passage, Question, Retrieval
 from ragbot.ports import Generator
 
 __all__ = ["answer", "answer_retrieval", "check_citations"]
 
-_MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 
 
 def answer(
@@ -72,17 +70,8 @@ def check_citations(draft: Answer, passages: Sequence[Passage]) -> Answer:
     if draft.refused:
         return draft
     by_rank = {p.rank: p for p in passages}
-    invalid = 0
-
-    def keep_valid(match: re.Match[str]) -> str:
-        nonlocal invalid
-        if int(match.group(1)) in by_rank:
-            return match.group(0)
-        invalid += 1
-        return ""
-
-    text = _MARKER.sub(keep_valid, draft.text).strip()
-    cited = sorted({int(n) for n in _MARKER.findall(text)})
+    text, invalid = keep_markers(draft.text, by_rank)
+    cited = sorted({int(n) for n in MARKER.findall(text)})
     invalid += draft.usage.get("invalid_citations", 0)  # markers the generator already removed
     usage = {**draft.usage, "invalid_citations": invalid}
     metrics.CITATION_CHECKS.labels(result="refused" if not cited else "markers_removed" if invalid else "ok").inc()
