@@ -10,12 +10,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install install-dev run test test-es lint fmt typecheck check bench clean
+.PHONY: help install install-dev run test test-es lint fmt typecheck check bench clean up down env-example
 
 help:
 	@echo "make run    - install, ingest examples/handbook, answer sample questions"
 	@echo "make test   - install dev tools and run the test suite"
 	@echo "make test-es - the store contract suite against a real Elasticsearch (needs Docker)"
+	@echo "make up [PROFILES='slack teams gpu ingest'] | make down - the stack in docker compose (docs/DEPLOY.md)"
 	@echo "make lint | typecheck | check | bench | clean"
 
 $(BIN)/python:
@@ -58,13 +59,13 @@ test-es: install-dev
 		$(BIN)/python -m pytest tests/contract -k elasticsearch-real
 
 lint: install-dev
-	$(BIN)/ruff check shared services tests bench
-	$(BIN)/ruff format --check shared services tests bench
+	$(BIN)/ruff check shared services tests bench deploy
+	$(BIN)/ruff format --check shared services tests bench deploy
 	$(BIN)/mypy
 
 fmt: install-dev
-	$(BIN)/ruff format shared services tests bench
-	$(BIN)/ruff check --fix shared services tests bench
+	$(BIN)/ruff format shared services tests bench deploy
+	$(BIN)/ruff check --fix shared services tests bench deploy
 
 typecheck: install-dev
 	$(BIN)/mypy
@@ -76,6 +77,23 @@ bench: install-dev
 	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/generation.py
+
+# docker compose: redis, elasticsearch and the workers; PROFILES adds slack, teams, gpu (TGI), ingest.
+PROFILES ?=
+COMPOSE := docker compose $(foreach p,$(PROFILES),--profile $(p))
+up: .env
+	$(COMPOSE) up -d --build --wait
+
+down:
+	docker compose --profile '*' down
+
+.env:
+	cp .env.example .env
+	@echo "Created .env from .env.example: set ELASTIC_PASSWORD and your Slack/Teams credentials there."
+
+# .env.example is generated from the settings model.
+env-example: install-dev
+	$(BIN)/python deploy/env_example.py
 
 clean:
 	rm -rf $(VENV) .ragbot .pytest_cache .mypy_cache .ruff_cache

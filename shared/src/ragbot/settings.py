@@ -95,7 +95,7 @@ class RetrievalSettings(_Section):
 
 
 class AnswerSettings(_Section):
-    """The extractive answerer (the default generator, and the degraded mode later)."""
+    """The extractive answerer: the default generator, and what answers when the model server cannot."""
 
     # Calibrated on examples/qa.jsonl (see docs/BENCHMARKS.md): below this, the answer is a refusal.
     min_confidence: float = Field(0.32, ge=0.0, le=1.0)

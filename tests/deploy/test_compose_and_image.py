@@ -1,0 +1,117 @@
+"""The compose file and the image recipe, checked without an engine: the Compose binary, hadolint, and invariants.
+
+No container engine or registry is reachable here, so nothing is built or started; what can be checked statically
+is: the compose file resolves for every profile, each ragbot service is hardened and health-checked, the
+Dockerfile passes hadolint and keeps its promises, and .env.example lists every setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import compose
+
+from tests.conftest import REPO
+
+COMPOSE = Path(compose.__file__).parent / "docker-compose"
+HADOLINT = Path(sys.executable).with_name("hadolint")
+PROFILES = ("slack", "teams", "gpu", "ingest")
+RAGBOT_SERVICES = {
+    "slack",
+    "teams",
+    "worker-retrieve",
+    "worker-generate",
+    "worker-reply-slack",
+    "worker-reply-teams",
+    "ingest",
+}
+ADAPTER_IMAGE = {"slack", "teams", "worker-reply-slack", "worker-reply-teams"}
+
+
+def rendered(*profiles: str) -> dict[str, Any]:
+    args = [str(COMPOSE), "--env-file", str(REPO / ".env.example")]
+    for profile in profiles:
+        args += ["--profile", profile]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGBOT_", "ELASTIC_", "COMPOSE_"))}
+    done = subprocess.run(
+        [*args, "config", "--format", "json"], cwd=REPO, capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_compose_file_resolves_with_and_without_profiles() -> None:
+    assert set(rendered()["services"]) == {"redis", "elasticsearch", "worker-retrieve", "worker-generate"}
+    assert set(rendered(*PROFILES)["services"]) == RAGBOT_SERVICES | {"redis", "elasticsearch", "tgi"}
+
+
+def test_a_missing_password_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
+    (tmp_path / "empty.env").write_text("")
+    done = subprocess.run(
+        [str(COMPOSE), "--env-file", str(tmp_path / "empty.env"), "config", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("ELASTIC_")},
+        check=False,
+    )
+    assert "required variable ELASTIC_PASSWORD is missing a value" in done.stderr
+
+
+def test_every_ragbot_service_is_hardened_health_checked_and_waits_for_what_it_needs() -> None:
+    services = rendered(*PROFILES)["services"]
+    for name in RAGBOT_SERVICES:
+        service = services[name]
+        assert service["read_only"] is True, name
+        assert "/tmp" in service["tmpfs"] and any(t.startswith("/var/lib/ragbot") for t in service["tmpfs"]), name
+        assert service["build"]["args"]["ROLE"] == ("adapter" if name in ADAPTER_IMAGE else "worker"), name
+        assert all(dep["condition"] == "service_healthy" for dep in service["depends_on"].values()), name
+        if name != "ingest":
+            assert service["healthcheck"]["test"][0] == "CMD", name  # exec form: no shell in the probe
+            assert service["restart"] == "unless-stopped"
+        # Credentials come from .env or the environment, never written into the compose file.
+        for key, value in service.get("environment", {}).items():
+            if re.search(r"TOKEN|SECRET|PASSWORD|KEY", key):
+                assert value == "change-me" or value is None, key  # the placeholder from .env.example
+    tgi = services["tgi"]
+    assert tgi["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "/health" in " ".join(tgi["healthcheck"]["test"]) and tgi["shm_size"]
+    assert services["worker-generate"]["command"][3:5] == ["--pool", "threads"]
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    done = subprocess.run(
+        [str(HADOLINT), str(REPO / "deploy" / "Dockerfile")], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_dockerfile_keeps_its_promises() -> None:
+    text = (REPO / "deploy" / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM \S+ AS (\w+)", text, re.M)
+    assert stages == ["build", "runtime"]
+    runtime = text.split("AS runtime", 1)[1]
+    assert re.search(r"^USER 10001:10001$", runtime, re.M)  # numeric: runAsNonRoot can verify it
+    assert "HF_HUB_OFFLINE=1" in runtime and "RAGBOT_DATA_DIR=/var/lib/ragbot" in runtime
+    assert "pip install" not in runtime  # the runtime stage only copies the built environment
+    build = text.split("AS runtime", 1)[0]
+    # CPU torch from the PyTorch CPU index, before the project (and anything depending on torch) is installed.
+    assert build.index('--index-url "$TORCH_INDEX"') < build.index('pip install -c constraints.txt ".[$extras]"')
+    assert "https://download.pytorch.org/whl/cpu" in build
+    assert re.search(r'^ENTRYPOINT \["ragbot"\]$', runtime, re.M)
+
+
+def test_env_example_lists_every_setting() -> None:
+    sys.path.insert(0, str(REPO / "deploy"))
+    try:
+        import env_example
+    finally:
+        sys.path.pop(0)
+    assert (REPO / ".env.example").read_text() == env_example.render(), "run python deploy/env_example.py"
+    assert "ELASTIC_PASSWORD=change-me" in env_example.render()
