@@ -1,7 +1,7 @@
 """Writes `.env.example` from the settings model, so it lists every setting with its default and stays in step.
 
-    python deploy/env_example.py           # rewrite .env.example
-    python deploy/env_example.py --check   # exit 1 if .env.example is not what the settings say (CI)
+python deploy/env_example.py           # rewrite .env.example
+python deploy/env_example.py --check   # exit 1 if .env.example is not what the settings say (CI)
 """
 
 from __future__ import annotations

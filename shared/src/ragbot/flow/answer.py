@@ -18,7 +18,6 @@ from ragbot.ports import Generator
 __all__ = ["answer", "answer_retrieval", "check_citations"]
 
 
-
 def answer(
     question: Question,
     passages: Sequence[Passage],
