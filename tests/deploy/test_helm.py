@@ -71,7 +71,7 @@ def test_rendered_manifests_are_valid_kubernetes(case: str) -> None:
     assert docs
     for doc in docs:
         if doc["apiVersion"].startswith(CRD_GROUPS):
-            assert doc["kind"] in ("ScaledObject", "ServiceMonitor")
+            assert doc["kind"] in ("ScaledObject", "ServiceMonitor", "PrometheusRule")
             continue
         for version in KUBE_VERSIONS:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -167,3 +167,39 @@ def test_what_cannot_work_is_refused_with_a_reason() -> None:
         render({"tgi": {"enabled": True}})
     with pytest.raises(helm.HelmError, match="jobs.ingest.docsVolume.existingClaim"):
         render({"jobs": {"ingest": {"enabled": True}}})
+
+
+def _metric_names() -> set[str]:
+    """The metric families ragbot exports, from the definitions in ragbot.metrics."""
+    source = (REPO / "shared" / "src" / "ragbot" / "metrics.py").read_text()
+    return set(re.findall(r'"(ragbot_[a-z_]+)"', source))
+
+
+def _referenced(expr: str) -> set[str]:
+    return {re.sub(r"_(bucket|sum|count)$", "", n) for n in re.findall(r"\bragbot_[a-z_]+\b", expr)}
+
+
+def test_alerts_and_dashboard_use_only_metrics_that_exist() -> None:
+    known = _metric_names()
+    assert {"ragbot_queue_depth", "ragbot_answers_total", "ragbot_hop_seconds"} <= known
+    rules = yaml.safe_load((CHART / "files" / "prometheus-rules.yaml").read_text())
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    for rule in (r for g in rules["groups"] for r in g["rules"]):
+        assert rule["labels"]["severity"] in ("warning", "critical") and rule["annotations"]["runbook"], rule["alert"]
+    dashboard = json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
+    exprs += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    for expr in exprs:
+        unknown = _referenced(expr) - known
+        assert not unknown, (expr, unknown)
+    runbook = (REPO / "docs" / "RUNBOOK.md").read_text().lower()
+    for rule in (r for g in rules["groups"] for r in g["rules"]):
+        anchor = rule["annotations"]["runbook"].split("#", 1)[1]
+        assert f"## {anchor.replace('-', ' ')}" in runbook, f"docs/RUNBOOK.md has no section for #{anchor}"
+
+
+def test_the_chart_ships_the_alerts_and_the_dashboard() -> None:
+    docs = render(values_file("values-prod.yaml"))
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    assert {r["alert"] for r in rule["spec"]["groups"][0]["rules"]} >= {"RagbotQueueBacklog", "RagbotTgiDown"}
+    dashboard = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboard"))
+    assert json.loads(dashboard["data"]["ragbot.json"])["uid"] == "ragbot-overview"

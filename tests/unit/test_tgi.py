@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from huggingface_hub import constants, get_session
 from huggingface_hub.errors import OfflineModeIsEnabled
+from prometheus_client import REGISTRY
 
 from ragbot.backends.tgi import DEGRADED_NOTE, TgiGenerator
 from ragbot.errors import ConfigurationError
@@ -48,8 +49,15 @@ def generator(url: str, **settings: object) -> TgiGenerator:
     return TgiGenerator(TgiSettings.model_validate(values), fallback=Quoting())
 
 
+def tokens(kind: str) -> float:
+    return REGISTRY.get_sample_value("ragbot_generation_tokens_total", {"adapter": "base", "kind": kind}) or 0.0
+
+
 def test_an_answer_comes_from_the_model_with_checked_citations(tgi: FakeTgi) -> None:
+    read_before, written_before = tokens("prompt"), tokens("completion")
     result = answer(QUESTION, PASSAGES, generator=generator(tgi.url))
+    assert tokens("prompt") - read_before == result.usage["prompt_tokens"]
+    assert tokens("completion") - written_before == result.usage["completion_tokens"] > 0
     assert result.text == "Staff get 25 days of annual leave. [1]" and not result.refused
     assert [c.doc_id for c in result.citations] == ["hr/leave.md"]
     assert result.model == "ragbot/handbook-assistant-8b" and result.prompt_version == "grounded-v1"

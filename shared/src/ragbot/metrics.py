@@ -6,9 +6,19 @@ module is imported, and serves the aggregate. Adapters are one process and serve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+# Kombu's Redis transport keeps a queue's messages in one list per priority step: "name", then "name\x06\x16<p>".
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
 
 __all__ = [
     "ANSWERS",
@@ -17,6 +27,8 @@ __all__ = [
     "FEEDBACK",
     "GENERATIONS",
     "GENERATION_SECONDS",
+    "GENERATION_TOKENS",
+    "QueueDepthCollector",
     "PROMPT_PACKING",
     "HOP_SECONDS",
     "INTAKE",
@@ -64,6 +76,11 @@ GENERATION_SECONDS = Histogram(
     ["adapter"],
     buckets=_LATENCY_BUCKETS,
 )
+GENERATION_TOKENS = Counter(
+    "ragbot_generation_tokens_total",
+    "Tokens the model server read (prompt) and wrote (completion), by adapter.",
+    ["adapter", "kind"],
+)
 CITATION_CHECKS = Counter(
     "ragbot_citation_checks_total",
     "Citation checks of generated answers: ok, markers_removed (some [n] cited nothing given), refused (none valid).",
@@ -87,3 +104,33 @@ def observe_outcome(platform: str, status: str, timings_ms: Mapping[str, float])
     for hop in ("retrieve", "generate", "reply", "total", "queue.retrieve", "queue.generate", "queue.reply"):
         if hop in timings_ms:
             HOP_SECONDS.labels(hop=hop).observe(timings_ms[hop] / 1000)
+
+
+class QueueDepthCollector(Collector):
+    """`ragbot_queue_depth{queue}`: messages waiting in each queue, read from Redis at scrape time.
+
+    Args:
+        client: A blocking Redis client on the broker.
+        queues: The queues to report (a worker reports the ones it consumes).
+    """
+
+    def __init__(self, client: Any, queues: Sequence[str]) -> None:
+        self._client = client
+        self._queues = tuple(queues)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "ragbot_queue_depth", "Messages waiting in a queue (Redis list length).", labels=["queue"]
+        )
+        for queue in self._queues:
+            keys = [queue, *(f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in _PRIORITY_STEPS)]
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                for key in keys:
+                    pipe.llen(key)
+                depth = sum(int(n) for n in pipe.execute())
+            except Exception:  # a scrape must not fail because the broker is away; the gap shows it
+                log.debug("queue depth of %s unavailable", queue, exc_info=True)
+                continue
+            family.add_metric([queue], depth)
+        yield family

@@ -96,7 +96,7 @@ def main(
             multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
     if settings.worker.metrics_port:
-        _serve_metrics(settings.worker.metrics_port)
+        _serve_metrics(settings, chosen)
     workers = concurrency if concurrency is not None else settings.worker.concurrency or os.cpu_count() or 1
     if pool == "solo":
         current().warm(retrieval=warm_retrieval)
@@ -166,16 +166,21 @@ def _multiprocess_metrics(directory: Path, *, enabled: bool) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
-def _serve_metrics(port: int) -> None:
+def _serve_metrics(settings: Settings, queues: Sequence[str]) -> None:
+    """The pool's metrics (summed over its processes) and the depth of the queues it consumes."""
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
-    registry: CollectorRegistry | None = None
+    from ragbot.bootstrap import build_redis
+    from ragbot.metrics import QueueDepthCollector
+
+    registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, registry=registry or REGISTRY)
+    registry.register(QueueDepthCollector(build_redis(settings.redis), queues))
+    start_http_server(settings.worker.metrics_port, registry=registry)
 
 
 def _cli(argv: Sequence[str] | None = None) -> int:

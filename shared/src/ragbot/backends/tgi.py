@@ -225,6 +225,8 @@ class TgiGenerator:
             log.warning("answering from the documents only: %s", err, extra={"question_id": question.question_id})
             return self._degraded(question, passages, reason=reason)
         metrics.GENERATIONS.labels(adapter=label, result="ok").inc()
+        for kind in ("prompt", "completion"):
+            metrics.GENERATION_TOKENS.labels(adapter=label, kind=kind).inc(usage.get(f"{kind}_tokens", 0))
         for result, count in (("shown", len(prompt.shown) - prompt.truncated), ("truncated", prompt.truncated)):
             metrics.PROMPT_PACKING.labels(result=result).inc(count)
         metrics.PROMPT_PACKING.labels(result="dropped").inc(prompt.dropped)
