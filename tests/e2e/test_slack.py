@@ -20,6 +20,7 @@ from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.streaming import TYPING
 from slack_adapter.translate import PLACEHOLDER
 from tests.e2e.harness import Service, WorkerProcess, base_env
+from tests.fakes.otlp import FakeCollector
 from tests.fakes.slack_api import (
     FakeSlackApi,
     app_mention_event,
@@ -214,6 +215,34 @@ def test_a_model_answer_is_shown_while_it_is_written_then_replaced_by_the_final_
     assert len(partials) >= 2 and all(p.endswith(TYPING) for p in partials)
     assert all(len(a) < len(b) for a, b in zip(partials, partials[1:], strict=False))  # the text grows
     assert edits[-1].args.get("blocks") and "[1]" in block_text(final) and TYPING not in block_text(final)
+
+
+def test_one_question_is_one_trace_across_the_adapter_and_every_hop(
+    slack: FakeSlackApi, env: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeCollector() as collector:
+        traced = {
+            **env,
+            "RAGBOT_TRACING__ENABLED": "true",
+            "RAGBOT_TRACING__ENDPOINT": collector.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within 0.1 s instead of 5 s
+        }
+        with (
+            Service("slack", env=traced, log_path=tmp_path / "slack-traced.log") as adapter,
+            WorkerProcess(env=traced, queues=ALL, log_path=tmp_path / "worker-traced.log"),
+        ):
+            event = app_mention_event("how many days of paid annual leave do I get?", user="U1", channel="C1")
+            post_event(adapter, event_callback(event, event_id="EvTraced"))
+            answer_in(slack, "C1", event["ts"])
+            [enqueue] = collector.wait_for("ragbot.enqueue")
+            collector.wait_for("run/ragbot.reply.slack")
+    assert enqueue.service == "ragbot-slack" and enqueue.attributes["ragbot.question_id"] == "slack-EvTraced"
+    in_trace = [s for s in collector.spans() if s.trace_id == enqueue.trace_id]
+    runs = {s.name for s in in_trace if s.name.startswith("run/")}
+    assert runs == {"run/ragbot.retrieve", "run/ragbot.generate", "run/ragbot.reply.slack"}
+    assert {s.service for s in in_trace} == {"ragbot-slack", "ragbot-worker"}
+    # Spans hold ids and timings only: the question's text is nowhere in them.
+    assert not [s for s in in_trace if any("annual leave" in v for v in s.attributes.values())]
 
 
 def test_a_bad_signature_is_refused(slack: FakeSlackApi, adapter: Service) -> None:

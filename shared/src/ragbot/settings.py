@@ -39,6 +39,7 @@ __all__ = [
     "SlackSettings",
     "TeamsSettings",
     "TgiSettings",
+    "TracingSettings",
     "WorkerSettings",
 ]
 
@@ -320,6 +321,23 @@ class InteractionLogSettings(_Section):
         return _check_index_name(value)
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry traces across the hops (one trace per question), exported over OTLP/HTTP. Off by default."""
+
+    enabled: bool = False
+    endpoint: str = Field(
+        "http://localhost:4318", description="OTLP/HTTP base URL (traces go to <endpoint>/v1/traces)."
+    )
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Share of questions traced.")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://otel-collector:4318")
+        return value
+
+
 class WorkerSettings(_Section):
     """Celery workers: probe files for Kubernetes, and the Prometheus endpoint."""
 
@@ -357,6 +375,7 @@ class Settings(BaseSettings):
     teams: TeamsSettings = TeamsSettings()
     interactions: InteractionLogSettings = InteractionLogSettings()
     worker: WorkerSettings = WorkerSettings()
+    tracing: TracingSettings = TracingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -27,6 +27,7 @@ from ragbot.flow.enqueue import intake_for
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.service_http import serve_until_signalled
 from ragbot.settings import Settings
+from ragbot.tracing import configure_tracing, shutdown_tracing
 from slack_adapter.access import SlackAccess
 from slack_adapter.receive import build_app
 from slack_adapter.server import create_web_app
@@ -79,8 +80,10 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, o
 
 def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000) -> int:  # noqa: S104 - a container's port
     """Serve until SIGTERM or SIGINT; returns the exit code."""
+    configure_tracing(settings.tracing, service="slack")
     web_app, gate, bolt = build_service(settings)
     asyncio.run(_serve(web_app, gate, bolt, settings=settings, host=host, port=port))
+    shutdown_tracing()
     return 0
 
 

@@ -22,6 +22,7 @@ from ragbot.flow.enqueue import intake_for
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.service_http import serve_until_signalled
 from ragbot.settings import Settings
+from ragbot.tracing import configure_tracing, shutdown_tracing
 from teams_adapter.config import sdk_config
 from teams_adapter.receive import RagBot
 from teams_adapter.server import create_web_app
@@ -58,8 +59,10 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate]:
 
 def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3978) -> int:  # noqa: S104 - a container's port
     """Serve until SIGTERM or SIGINT; returns the exit code."""
+    configure_tracing(settings.tracing, service="teams")
     web_app, gate = build_service(settings)
     asyncio.run(_serve(web_app, gate, host=host, port=port))
+    shutdown_tracing()
     return 0
 
 

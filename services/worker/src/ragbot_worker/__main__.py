@@ -74,6 +74,7 @@ def main(
 
     from ragbot.queue.celery_app import create_celery_app
     from ragbot.queue.resources import Resources, configure, current
+    from ragbot.tracing import configure_tracing, shutdown_tracing
     from ragbot_worker import probes
 
     if "generate" in chosen:
@@ -86,10 +87,12 @@ def main(
 
     @worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
     def _warm(**_: Any) -> None:
+        configure_tracing(settings.tracing, service="worker")  # per child: exporters do not survive a fork
         current().warm(retrieval=warm_retrieval)
 
     @worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
-    def _metrics_gone(pid: int | None = None, **_: Any) -> None:
+    def _process_gone(pid: int | None = None, **_: Any) -> None:
+        shutdown_tracing()
         if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
             from prometheus_client import multiprocess
 
@@ -98,6 +101,8 @@ def main(
     if settings.worker.metrics_port:
         _serve_metrics(settings, chosen)
     workers = concurrency if concurrency is not None else settings.worker.concurrency or os.cpu_count() or 1
+    if pool != "prefork":  # no children: this process answers, and traces
+        configure_tracing(settings.tracing, service="worker")
     if pool == "solo":
         current().warm(retrieval=warm_retrieval)
     log.info("worker consuming %s with %s×%s", ",".join(chosen), pool, workers)
@@ -111,7 +116,10 @@ def main(
         without_mingle=True,
         optimization="fair",
     )
-    worker.start()
+    try:
+        worker.start()
+    finally:
+        shutdown_tracing()  # threads and solo pools trace in this process
     return int(worker.exitcode or 0)
 
 

@@ -15,6 +15,7 @@ from celery import Celery, chain
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from ragbot import tracing
 from ragbot.errors import InputError, RetryableError
 from ragbot.models import Feedback, Question
 from ragbot.queue.names import ChatPlatform, Queue, TaskName, apologize_task, reply_queue, reply_task
@@ -87,7 +88,8 @@ def submit(question: Question, *, celery: Celery, expires_s: int) -> str:
         celery.signature(str(reply_task(chat)), queue=str(reply_queue(chat)), task_id=f"{qid}:reply", **options),
     ).on_error(errback)
     try:
-        flow.apply_async()
+        with tracing.span("ragbot.enqueue", **{"ragbot.question_id": qid, "ragbot.platform": chat}):
+            flow.apply_async()
     except (OperationalError, RedisError, OSError) as err:  # to the caller it is one thing: not queued
         raise RetryableError(f"the question queue is unreachable ({type(err).__name__})") from err
     return f"{qid}:retrieve"
