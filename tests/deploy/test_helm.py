@@ -167,6 +167,8 @@ def test_what_cannot_work_is_refused_with_a_reason() -> None:
         render({"tgi": {"enabled": True}})
     with pytest.raises(helm.HelmError, match="jobs.ingest.docsVolume.existingClaim"):
         render({"jobs": {"ingest": {"enabled": True}}})
+    with pytest.raises(helm.HelmError, match="elasticsearch.url is required"):
+        render({"elasticsearch": {"url": ""}})
 
 
 def _metric_names() -> set[str]:
