@@ -58,3 +58,21 @@ def test_bad_requests_are_refused_with_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "must be at least 1" in done.stderr
     done = ragbot("interactions", "purge", data_dir=tmp_path, settings={"RAGBOT_INTERACTIONS__ENABLED": "false"})
     assert done.returncode == 1 and done.stderr.startswith("ragbot: error: the interaction log is off")
+
+
+def test_advise_reads_the_log_and_says_what_to_fix(tmp_path: Path) -> None:
+    log = seeded(tmp_path)
+    refusal = asked("q-refused", user="U4")
+    refused = outcome_record(answered(refusal), hasher=HASHER, timings_ms={}).model_copy(
+        update={"status": "refused", "reason": "low confidence"}
+    )
+    log.record(refused)
+    done = ragbot("advise", "--json", data_dir=tmp_path, settings=SETTINGS)
+    assert done.returncode == 0, done.stderr
+    advice = json.loads(done.stdout)
+    assert advice["questions"] == 4  # the 400-day-old question is outside the default 30 days
+    assert advice["by_kind"]["knowledge"] == 1 and advice["retrain"] is False
+    assert advice["examples"]["sources did not hold the answer"][0]["question_id"] == "q-refused"
+    text = ragbot("advise", "--since", "2020-01-01", data_dir=tmp_path, settings=SETTINGS)
+    assert text.returncode == 0 and "5 questions" in text.stdout and "Fix retrieval or content" in text.stdout
+    assert ragbot("advise", "--since", "yesterday", data_dir=tmp_path).returncode == 2

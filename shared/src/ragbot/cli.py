@@ -97,6 +97,12 @@ def _parser() -> _Parser:
     )
     purge.add_argument("--json", action="store_true")
 
+    advise = commands.add_parser(
+        "advise", help="classify logged failures (knowledge gaps or behaviour defects) and say whether to retrain"
+    )
+    advise.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="default: the last 30 days")
+    advise.add_argument("--json", action="store_true")
+
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
     ask.add_argument(
@@ -159,6 +165,15 @@ def _platform_user(value: str) -> tuple[str, str]:
     return platform, user.strip()
 
 
+def _date(value: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-01") from None
+
+
 def _version_number(value: str) -> int:
     return _positive_int(value.removeprefix("v"))
 
@@ -192,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "index": _index,
         "forget": _forget,
         "interactions": _interactions,
+        "advise": _advise,
         "serve": _serve,
         "worker": _worker,
     }
@@ -462,6 +478,37 @@ def _interactions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _advise(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from ragbot.learning.advise import advise
+
+    since = args.since or datetime.now(UTC) - timedelta(days=30)
+    with _interaction_log(_settings()) as log:
+        advice = advise(log.records(since=since), since=since)
+    if args.json:
+        print(json.dumps(advice.as_dict()))
+        return 0
+    print(f"Since {since:%Y-%m-%d}: {advice.questions} questions, {advice.findings} with a failure signal.")
+    for kind, count in advice.by_kind.items():
+        print(f"  {kind:12} {count}")
+    for signal, count in advice.by_signal.items():
+        print(f"\n{signal}: {count}")
+        for example in advice.examples.get(signal, []):
+            print(f"  {example['question_id']}  {example['question'][:100]}")
+    if advice.trend:
+        print(
+            "\nPer 100 questions, earlier → later half: "
+            + ", ".join(
+                f"{kind} {advice.trend['earlier'][kind]} → {advice.trend['later'][kind]}" for kind in advice.by_kind
+            )
+        )
+    print(f"\n{advice.recommendation}")
+    for note in advice.notes:
+        print(f"Note: {note}")
+    return 0
+
+
 @contextmanager
 def _interaction_log(settings: Any) -> Iterator[Any]:
     from ragbot.bootstrap import build_interaction_log
@@ -469,7 +516,7 @@ def _interaction_log(settings: Any) -> Iterator[Any]:
     log = build_interaction_log(settings)
     if log is None:
         raise ConfigurationError(
-            "the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false); there is nothing to delete"
+            "the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false): it holds nothing"
         )
     try:
         yield log
