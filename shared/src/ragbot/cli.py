@@ -515,9 +515,7 @@ def _interaction_log(settings: Any) -> Iterator[Any]:
 
     log = build_interaction_log(settings)
     if log is None:
-        raise ConfigurationError(
-            "the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false): it holds nothing"
-        )
+        raise ConfigurationError("the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false): it holds nothing")
     try:
         yield log
     finally:
