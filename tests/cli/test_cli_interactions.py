@@ -76,3 +76,35 @@ def test_advise_reads_the_log_and_says_what_to_fix(tmp_path: Path) -> None:
     text = ragbot("advise", "--since", "2020-01-01", data_dir=tmp_path, settings=SETTINGS)
     assert text.returncode == 0 and "5 questions" in text.stdout and "Fix retrieval or content" in text.stdout
     assert ragbot("advise", "--since", "yesterday", data_dir=tmp_path).returncode == 2
+
+
+def test_review_lists_disliked_answers_and_records_corrections(tmp_path: Path) -> None:
+    log = seeded(tmp_path)  # q-2 has a 👎
+    listed = json.loads(ragbot("review", "list", "--json", data_dir=tmp_path, settings=SETTINGS).stdout)
+    assert [(a["question_id"], a["corrected"]) for a in listed["answers"]] == [("q-2", False)]
+    assert "ana@corp.example" not in json.dumps(listed)  # what reviewers see is already redacted
+    done = ragbot(
+        "review",
+        "correct",
+        "q-2",
+        "--answer",
+        "You get 25 days [1]; mail hr@corp.example.",
+        "--reviewer",
+        "lead@corp.example",
+        "--note",
+        "cite the policy",
+        data_dir=tmp_path,
+        settings=SETTINGS,
+    )
+    assert done.returncode == 0, done.stderr
+    record = log.get("q-2")
+    assert record is not None
+    [correction] = [f for f in record.feedback if f.correction]
+    assert correction.correction == "You get 25 days [1]; mail [email]." and correction.value == "down"
+    assert "lead@corp.example" not in record.model_dump_json()  # the reviewer is hashed too
+    listed = json.loads(ragbot("review", "list", "--json", data_dir=tmp_path, settings=SETTINGS).stdout)
+    assert listed["answers"][0]["corrected"] is True
+    unknown = ragbot(
+        "review", "correct", "q-nope", "--answer", "x", "--reviewer", "r", data_dir=tmp_path, settings=SETTINGS
+    )
+    assert unknown.returncode == 1 and "no question 'q-nope'" in unknown.stderr

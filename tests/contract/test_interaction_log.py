@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 from ragbot.backends.elasticsearch_interactions import ElasticsearchInteractionLog
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.bootstrap import build_interaction_log
-from ragbot.interactions import UserHasher, failure_record, feedback_entry, outcome_record
+from ragbot.interactions import UserHasher, correction_entry, failure_record, feedback_entry, outcome_record
 from ragbot.models import Feedback
 from ragbot.ports import InteractionLog
 from ragbot.settings import Settings
@@ -105,6 +105,14 @@ def test_feedback_may_arrive_before_its_record(open_log: Callable[[], Interactio
     assert record is not None and sorted(f.value for f in record.feedback) == ["down", "up"]
     [replayed] = list(reader.records())
     assert len(replayed.feedback) == 2
+
+
+def test_a_reviewers_correction_is_kept_with_the_record(open_log: Callable[[], InteractionLog]) -> None:
+    log = open_log()
+    log.record(outcome_record(answered(asked("q-c")), hasher=HASHER, timings_ms={}))
+    log.add_feedback("q-c", correction_entry(reviewer="lead", answer="25 days [1].", hasher=HASHER))
+    record = log.get("q-c")
+    assert record is not None and [f.correction for f in record.feedback] == ["25 days [1]."]
 
 
 def test_records_are_stored_as_built(open_log: Callable[[], InteractionLog]) -> None:

@@ -97,6 +97,20 @@ def _parser() -> _Parser:
     )
     purge.add_argument("--json", action="store_true")
 
+    review = commands.add_parser("review", help="list 👎 answers, and record reviewers' corrected answers")
+    review_actions = review.add_subparsers(dest="action", required=True, metavar="ACTION", parser_class=_Parser)
+    review_list = review_actions.add_parser("list", help="answers with a 👎, newest first, and whether corrected")
+    review_list.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="default: the last 30 days")
+    review_list.add_argument("--json", action="store_true")
+    correct = review_actions.add_parser("correct", help="record the answer this question should have had")
+    correct.add_argument("question_id", metavar="QUESTION_ID")
+    correct.add_argument(
+        "--answer", required=True, help="the corrected answer, citing sources as [n] like the original"
+    )
+    correct.add_argument("--reviewer", required=True, help="who reviewed (stored hashed)")
+    correct.add_argument("--note", default="", help="why the original was wrong")
+    correct.add_argument("--json", action="store_true")
+
     advise = commands.add_parser(
         "advise", help="classify logged failures (knowledge gaps or behaviour defects) and say whether to retrain"
     )
@@ -208,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "forget": _forget,
         "interactions": _interactions,
         "advise": _advise,
+        "review": _review,
         "serve": _serve,
         "worker": _worker,
     }
@@ -475,6 +490,56 @@ def _interactions(args: argparse.Namespace) -> int:
         print(json.dumps({"purged": purged, "older_than": cutoff.isoformat()}))
     else:
         print(f"purged {purged} records asked before {cutoff:%Y-%m-%d %H:%M} UTC ({days} days)")
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from ragbot.bootstrap import build_user_hasher
+    from ragbot.interactions import correction_entry
+
+    settings = _settings()
+    with _interaction_log(settings) as log:
+        if args.action == "correct":
+            answer = " ".join(args.answer.split())
+            if not answer:
+                return _fail("review correct: --answer is empty", EXIT_USAGE)
+            if log.get(args.question_id) is None:
+                return _fail(f"no question {args.question_id!r} in the interaction log")
+            entry = correction_entry(
+                reviewer=args.reviewer, answer=answer, note=args.note, hasher=build_user_hasher(settings)
+            )
+            log.add_feedback(args.question_id, entry)
+            if args.json:
+                print(json.dumps({"question_id": args.question_id, "corrected": True}))
+            else:
+                print(f"recorded a corrected answer for {args.question_id}")
+            return 0
+        since = args.since or datetime.now(UTC) - timedelta(days=30)
+        disliked = [r for r in log.records(since=since) if any(f.value == "down" for f in r.feedback)]
+    rows = [
+        {
+            "question_id": r.question_id,
+            "asked_at": r.asked_at.isoformat(),
+            "question": r.question,
+            "answer": r.answer,
+            "comments": [f.comment for f in r.feedback if f.value == "down" and f.comment],
+            "corrected": any(f.correction for f in r.feedback),
+        }
+        for r in sorted(disliked, key=lambda r: r.asked_at, reverse=True)
+    ]
+    if args.json:
+        print(json.dumps({"since": since.isoformat(), "answers": rows}))
+        return 0
+    if not rows:
+        print(f"No 👎 answers since {since:%Y-%m-%d}.")
+    for row in rows:
+        mark = "corrected" if row["corrected"] else "to review"
+        print(f"{row['question_id']}  [{mark}]  {row['question'][:100]}")
+        print(f"    answer: {str(row['answer'])[:160]}")
+        for comment in row["comments"]:
+            print(f"    👎 {comment}")
     return 0
 
 

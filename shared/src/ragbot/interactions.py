@@ -52,6 +52,8 @@ class FeedbackEntry(_Frozen):
     user_hash: str
     value: Literal["up", "down"]
     comment: str = ""
+    # A reviewer's corrected answer (`ragbot review correct`), redacted like everything else: training data.
+    correction: str = ""
     given_at: datetime
 
 
@@ -147,6 +149,17 @@ def feedback_entry(feedback: Feedback, *, hasher: UserHasher) -> FeedbackEntry:
         value=feedback.value,
         comment=redact(feedback.comment),
         given_at=datetime.fromtimestamp(given, UTC),
+    )
+
+
+def correction_entry(*, reviewer: str, answer: str, note: str = "", hasher: UserHasher) -> FeedbackEntry:
+    """A reviewer's corrected answer, recorded as their 👎 on the original (one per reviewer, the latest wins)."""
+    return FeedbackEntry(
+        user_hash=hasher("review", reviewer),
+        value="down",
+        comment=redact(note),
+        correction=redact(answer),
+        given_at=datetime.now(UTC),
     )
 
 
