@@ -157,13 +157,6 @@ class FakeTgi(LocalHttpServer):
         with self._lock:
             return [c for c in self._calls if path is None or c.path == path]
 
-    def wait_calls(self, path: str, count: int, *, timeout: float = 5.0) -> list[TgiCall]:
-        """The calls to ``path`` once there are ``count`` (a call is recorded just after its response is sent)."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self.calls(path)) >= count, timeout):
-                raise AssertionError(f"{len(self.calls(path))} calls to {path} within {timeout}s, expected {count}")
-            return self.calls(path)
-
     def chat_requests(self) -> list[Json]:
         """The bodies of every chat completion request, in order."""
         return [c.body for c in self.calls("/v1/chat/completions")]

@@ -94,7 +94,7 @@ def test_an_overloaded_server_is_retried_within_the_deadline(tgi: FakeTgi) -> No
     tgi.fail_next(503, error_type="unhealthy", error="Service Unavailable")
     result = generator(tgi.url).generate(QUESTION, PASSAGES)
     assert result.reason == "" and result.text.endswith("[1]")
-    assert [c.status for c in tgi.wait_calls("/v1/chat/completions", 3)] == [429, 503, 200]
+    assert [c.status for c in tgi.calls("/v1/chat/completions")] == [429, 503, 200]
 
 
 def test_a_rejected_request_is_not_retried_and_the_asker_still_gets_the_sources(tgi: FakeTgi) -> None:

@@ -343,8 +343,7 @@ class TgiGenerator:
         )
 
     def _client(self, *, timeout: float) -> InferenceClient:
-        token = self._settings.token.get_secret_value() if self._settings.token else None
-        return InferenceClient(base_url=self._settings.url, token=token, timeout=timeout)
+        return _inference_client(self._settings, timeout=timeout)
 
 
 class _TimedRelay:
@@ -391,8 +390,7 @@ class TgiCondenser:
         messages = [{"role": "system", "content": _CONDENSE_RULES}]
         messages += [{"role": t.role, "content": t.text} for t in question.history[-6:]]
         messages.append({"role": "user", "content": question.text})
-        token = self._settings.token.get_secret_value() if self._settings.token else None
-        client = InferenceClient(base_url=self._settings.url, token=token, timeout=self._timeout_s)
+        client = _inference_client(self._settings, timeout=self._timeout_s)
         try:
             output = client.chat_completion(messages, model="tgi", max_tokens=96, temperature=0.0)
             text = " ".join(str(output.choices[0].message.content or "").split())
@@ -405,6 +403,11 @@ class TgiCondenser:
             return fallback
         metrics.CONDENSED.labels(by="model").inc()
         return text
+
+
+def _inference_client(settings: TgiSettings, *, timeout: float) -> InferenceClient:
+    token = settings.token.get_secret_value() if settings.token else None
+    return InferenceClient(base_url=settings.url, token=token, timeout=timeout)
 
 
 def _classify(err: BaseException) -> RagbotError:
