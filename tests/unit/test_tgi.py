@@ -89,6 +89,17 @@ def test_markers_for_unshown_passages_are_removed_and_an_uncited_answer_is_refus
     assert [c.doc_id for c in refused.citations] == ["hr/leave.md", "hr/parental.md"]  # the closest sources
 
 
+def test_a_model_that_says_it_does_not_know_is_a_refusal_with_the_closest_sources(tgi: FakeTgi) -> None:
+    tgi.responder = lambda request: "I don't know: the sources do not cover parking."
+    declined = answer(QUESTION, PASSAGES, generator=generator(tgi.url))
+    assert declined.refused and declined.reason == "not in sources" and status_of(declined) == "refused"
+    assert declined.text == "I don't know: the sources do not cover parking."
+    assert [c.doc_id for c in declined.citations] == ["hr/leave.md", "hr/parental.md"]
+    # "I don't know the exact figure, but…" with a citation is an answer, not a refusal.
+    tgi.responder = lambda request: "I don't know the exact date, but 25 days carry over [1]."
+    assert not answer(QUESTION, PASSAGES, generator=generator(tgi.url)).refused
+
+
 def test_an_overloaded_server_is_retried_within_the_deadline(tgi: FakeTgi) -> None:
     tgi.fail_next(429)
     tgi.fail_next(503, error_type="unhealthy", error="Service Unavailable")

@@ -7,12 +7,25 @@ from collections.abc import Container, Sequence
 
 from ragbot.models import Citation, Passage
 
-__all__ = ["MARKER", "REFUSAL", "cite", "closest_sources", "keep_markers", "snippet"]
+__all__ = [
+    "MARKER",
+    "MODEL_REFUSAL",
+    "REFUSAL",
+    "cite",
+    "cited_numbers",
+    "closest_sources",
+    "is_model_refusal",
+    "keep_markers",
+    "snippet",
+]
 
 MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 """A citation marker `[n]` (with the space before it, which goes with it)."""
 
 REFUSAL = "I couldn't find that in the documents I can see."
+MODEL_REFUSAL = "I don't know: none of the sources answers this question."
+"""What a model says when its sources do not hold the answer (the prompt's rule 1); fine-tuning teaches it."""
+_MODEL_REFUSING = re.compile(r"^\W{0,3}(i don'?t know|i do not know)\b", re.I)
 CLOSEST_SOURCES = 3
 """How many sources a refusal shows, best first, so the reader can look for themselves."""
 
@@ -56,3 +69,13 @@ def keep_markers(text: str, valid: Container[int]) -> tuple[str, int]:
         return ""
 
     return MARKER.sub(keep, text).strip(), removed
+
+
+def cited_numbers(text: str) -> list[int]:
+    """The numbers of the `[n]` markers in `text`, in order, repeats included."""
+    return [int(n) for n in MARKER.findall(text)]
+
+
+def is_model_refusal(text: str) -> bool:
+    """The model declined: its answer opens with "I don't know" (how the prompt tells it to refuse)."""
+    return bool(_MODEL_REFUSING.match(text.strip()))

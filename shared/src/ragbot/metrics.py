@@ -22,6 +22,7 @@ _PRIORITY_STEPS = (3, 6, 9)
 
 __all__ = [
     "ANSWERS",
+    "CANARY_SKIPPED",
     "CITATION_CHECKS",
     "CONDENSED",
     "FEEDBACK",
@@ -80,6 +81,11 @@ GENERATION_TOKENS = Counter(
     "ragbot_generation_tokens_total",
     "Tokens the model server read (prompt) and wrote (completion), by adapter.",
     ["adapter", "kind"],
+)
+CANARY_SKIPPED = Counter(
+    "ragbot_canary_skipped_total",
+    "Questions routed to a canary adapter the model server does not serve (yet), answered by the current one.",
+    ["adapter"],
 )
 CITATION_CHECKS = Counter(
     "ragbot_citation_checks_total",

@@ -4,9 +4,12 @@ It speaks TGI's OpenAI-compatible Messages API (`/v1/chat/completions`), so vLLM
 
     /info         read at start-up and every `info_refresh_s`: the model id and the token limits the prompt is
                   packed under
-    adapters      `RAGBOT_TGI__ADAPTER` is sent as the request's `model`; `RAGBOT_TGI__CANARY_ADAPTER` gets
-                  `canary_fraction` of questions, chosen by a hash of the question id (stable across retries).
+    adapters      the routing (`ragbot.routing`: settings, or the adapter registry) names the adapter sent as the
+                  request's `model`, and a canary for a stable share of questions (a hash of the question id).
                   An adapter the server does not serve is refused: TGI would silently answer with the base model.
+                  A canary the server does not serve yet is skipped (the current adapter answers), and counted.
+    refusals      an answer that opens with "I don't know" and cites nothing is the model declining: a refusal
+                  ("not in sources") that shows the closest sources
     deadline      one answer may take `deadline_s`, retries of overloaded/unavailable responses included
     degraded      past the deadline, or when the server is down or refuses, the answer is the extractive one,
                   marked as such; the asker always gets the sources
@@ -17,7 +20,6 @@ TGI's /info names no adapters. What the server serves is what its `/v1/models` l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
@@ -37,12 +39,13 @@ from huggingface_hub.errors import ValidationError as TgiValidationError
 
 from ragbot import metrics
 from ragbot.backends.hub_http import allow_model_server
-from ragbot.citations import keep_markers, snippet
+from ragbot.citations import cited_numbers, closest_sources, is_model_refusal, keep_markers, snippet
 from ragbot.condense import rule_condense
 from ragbot.errors import ConfigurationError, PermanentError, RagbotError, RetryableError
 from ragbot.models import Answer, Passage, Question
 from ragbot.ports import Generator
 from ragbot.prompting import Prompt, build_prompt, estimate_tokens, tokenizer_counter
+from ragbot.routing import AdapterRouting, Route, StaticRouting
 from ragbot.settings import TgiSettings
 
 __all__ = ["DEGRADED_NOTE", "ServerInfo", "TgiCondenser", "TgiGenerator", "TgiServer"]
@@ -71,14 +74,18 @@ class TgiServer:
     """What the model server says about itself (cached), which adapter answers a question, and whether it is served.
 
     Args:
-        settings: URL, token, adapters and canary.
+        settings: URL, token, timeouts; the adapter and canary unless `routing` is given.
+        routing: Which adapter answers (default: the settings' adapter and canary).
     """
 
-    def __init__(self, settings: TgiSettings) -> None:
+    def __init__(self, settings: TgiSettings, *, routing: AdapterRouting | None = None) -> None:
         if not settings.url:
             raise ConfigurationError("RAGBOT_TGI__URL is not set")
         allow_model_server(settings.url)
         self._settings = settings
+        self.routing = routing or StaticRouting(
+            Route(settings.adapter, settings.canary_adapter, settings.canary_fraction)
+        )
         self._lock = threading.Lock()
         self._info: ServerInfo | None = None
         self._info_at = 0.0
@@ -96,7 +103,7 @@ class TgiServer:
             RetryableError: The server could not be reached.
         """
         info = self.info(refresh=True)
-        for adapter in (self._settings.adapter, self._settings.canary_adapter):
+        for adapter in self.routing.required():
             self.require_served(adapter, info)
         return info
 
@@ -128,13 +135,17 @@ class TgiServer:
         )
 
     def adapter_for(self, question_id: str) -> str | None:
-        """The adapter that answers this question: the canary for a stable `canary_fraction` of ids."""
-        s = self._settings
-        if s.canary_adapter and s.canary_fraction > 0:
-            digest = hashlib.sha256(question_id.encode()).digest()
-            if int.from_bytes(digest[:8], "big") / 2**64 < s.canary_fraction:
-                return s.canary_adapter
-        return s.adapter
+        """The adapter the routing picks for this question: the canary for a stable share of ids."""
+        return self.routing.route().adapter_for(question_id)
+
+    @staticmethod
+    def unless_unserved_canary(route: Route, adapter: str | None, info: ServerInfo) -> str | None:
+        """`adapter`, or the current one when `adapter` is a canary the server does not serve (yet)."""
+        if adapter and adapter != route.current and adapter not in info.adapters:
+            log.warning("canary adapter %s is not served yet; the current adapter answers", adapter)
+            metrics.CANARY_SKIPPED.labels(adapter=adapter).inc()
+            return route.current
+        return adapter
 
     @staticmethod
     def require_served(adapter: str | None, info: ServerInfo) -> None:
@@ -168,10 +179,11 @@ class TgiGenerator:
     Args:
         settings: URL, token, adapters, canary, timeouts and sampling.
         fallback: The degraded-mode generator (the extractive answerer).
+        routing: Which adapter answers (default: the settings' adapter and canary).
     """
 
-    def __init__(self, settings: TgiSettings, *, fallback: Generator) -> None:
-        self.server = TgiServer(settings)
+    def __init__(self, settings: TgiSettings, *, fallback: Generator, routing: AdapterRouting | None = None) -> None:
+        self.server = TgiServer(settings, routing=routing)
         self._settings = settings
         self._fallback = fallback
         self._count_tokens = tokenizer_counter(settings.tokenizer) if settings.tokenizer else estimate_tokens
@@ -196,10 +208,13 @@ class TgiGenerator:
         with reason "degraded".
         """
         deadline = time.monotonic() + self._settings.deadline_s
-        adapter = self.server.adapter_for(question.question_id)
+        route = self.server.routing.route()
+        adapter = route.adapter_for(question.question_id)
         label = adapter or "base"
         try:
             info = self.server.info()
+            adapter = self.server.unless_unserved_canary(route, adapter, info)
+            label = adapter or "base"
             self.server.require_served(adapter, info)
             budget = min(info.max_input_tokens, info.max_total_tokens - self._settings.max_new_tokens)
             if budget < 256:
@@ -234,8 +249,12 @@ class TgiGenerator:
         timings = {"model": round(server_s * 1000, 2)}
         if relay is not None:
             timings["relay"] = round(relay.seconds * 1000, 2)
+        declined = is_model_refusal(text) and not cited_numbers(text)
         return Answer(
             text=text,
+            refused=declined,
+            reason="not in sources" if declined else "",
+            citations=closest_sources(passages) if declined else (),
             model=info.model_id,
             adapter=adapter or "",
             prompt_version=prompt.version,
