@@ -101,9 +101,13 @@ def test_the_dockerfile_keeps_its_promises() -> None:
     assert "HF_HUB_OFFLINE=1" in runtime and "RAGBOT_DATA_DIR=/var/lib/ragbot" in runtime
     assert "pip install" not in runtime  # the runtime stage only copies the built environment
     build = text.split("AS runtime", 1)[0]
-    # CPU torch from the PyTorch CPU index, before the project (and anything depending on torch) is installed.
-    assert build.index('--index-url "$TORCH_INDEX"') < build.index('pip install -c constraints.txt ".[$extras]"')
-    assert "https://download.pytorch.org/whl/cpu" in build
+    # Torch from the PyTorch index of the role (CPU for workers, CUDA for training), before the project (and
+    # anything depending on torch) is installed.
+    project = build.index('pip install -c /tmp/constraints.txt ".[$extras]"')
+    assert (
+        build.index('--index-url "$TORCH_INDEX"') < project and build.index('--index-url "$TORCH_CUDA_INDEX"') < project
+    )
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in build
     assert re.search(r'^ENTRYPOINT \["ragbot"\]$', runtime, re.M)
 
 

@@ -121,9 +121,20 @@ def test_tgi_runs_on_a_gpu_with_the_adapters_ragbot_is_told_about() -> None:
     assert any(v.get("emptyDir", {}).get("medium") == "Memory" for v in spec["volumes"])  # /dev/shm
     env = {e["name"]: e.get("value") for e in container["env"]}
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
-    assert env["LORA_ADAPTERS"] == "handbook-v3=/data/adapters/handbook-v3"
+    assert env["LORA_ADAPTERS"] == "handbook-v3=/data/adapters/versions/handbook-v3"
     assert json.loads(config["RAGBOT_TGI__SERVED_ADAPTERS"]) == ["handbook-v3"]
     assert config["RAGBOT_TGI__URL"] == "http://rb-ragbot-tgi:8080"
+    # The adapter registry: generate workers read its routing from the model volume, read-only, where TGI sees it.
+    assert config["RAGBOT_TGI__ROUTING"] == "registry" and config["RAGBOT_FINETUNE__REGISTRY"] == "/data/adapters"
+    assert {"name": "models", "mountPath": "/data", "readOnly": True} in container["volumeMounts"]
+    generate = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "rb-ragbot-generate")
+    worker = generate["spec"]["template"]["spec"]
+    [mount] = [m for m in worker["containers"][0]["volumeMounts"] if m["name"] == "adapter-registry"]
+    assert mount == {"name": "adapter-registry", "mountPath": "/data/adapters", "subPath": "adapters", "readOnly": True}
+    [volume] = [v for v in worker["volumes"] if v["name"] == "adapter-registry"]
+    assert volume["persistentVolumeClaim"] == {"claimName": "ragbot-models", "readOnly": True}
+    others = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] != "rb-ragbot-generate"]
+    assert not any(v["name"] == "adapter-registry" for d in others for v in d["spec"]["template"]["spec"]["volumes"])
     hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "rb-ragbot-tgi")
     assert hpa["spec"]["metrics"][0]["pods"]["metric"]["name"] == "tgi_queue_size"
 
@@ -169,6 +180,10 @@ def test_what_cannot_work_is_refused_with_a_reason() -> None:
         render({"jobs": {"ingest": {"enabled": True}}})
     with pytest.raises(helm.HelmError, match="elasticsearch.url is required"):
         render({"elasticsearch": {"url": ""}})
+    with pytest.raises(helm.HelmError, match="the registry lives on the model volume"):
+        render({"tgi": {"adapterRegistry": {"enabled": True}}})
+    with pytest.raises(helm.HelmError, match="remove config.RAGBOT_TGI__ADAPTER"):
+        render({**EVERYTHING, "config": {"RAGBOT_TGI__ADAPTER": "handbook-v3"}})
 
 
 def _metric_names() -> set[str]:

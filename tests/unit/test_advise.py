@@ -74,3 +74,37 @@ def test_an_outage_is_called_an_outage() -> None:
     rows = [record(f"d{i}", status="degraded") for i in range(5)] + [record("k", status="refused", reason="x")]
     advice = advise(rows, since=NOW - timedelta(days=30))
     assert advice.by_kind["operational"] == 5 and "fix the service first" in advice.notes[0]
+
+
+def evaluation(about: str, misses: int) -> dict[str, object]:
+    miss = {
+        "question_id": "slack-q1",
+        "question": "how much leave?",
+        "kind": "answer",
+        "signal": "cited the wrong source",
+    }
+    return {
+        "created_at": NOW.isoformat(),
+        "against": {"id": about},
+        "dataset": {"examples": 80},
+        "misses": {"current": [miss] * misses, "candidate": []},
+    }
+
+
+def test_the_served_models_evaluation_misses_are_behaviour_evidence() -> None:
+    rows = [record(f"k{i}", status="refused", reason="low confidence") for i in range(10)]
+    advice = advise(
+        rows, since=NOW - timedelta(days=30), evaluation=evaluation("handbook-a", MIN_EXAMPLES), serving="handbook-a"
+    )
+    assert advice.by_kind == {"knowledge": 10, "behaviour": MIN_EXAMPLES, "operational": 0}
+    assert advice.by_signal["evaluation: cited the wrong source"] == MIN_EXAMPLES
+    assert advice.retrain and advice.evaluation == {
+        "created_at": NOW.isoformat(),
+        "model": "handbook-a",
+        "examples": 80,
+        "misses": MIN_EXAMPLES,
+    }
+    # A report about another model than the one serving says nothing about production: left out, and said so.
+    stale = advise(rows, since=NOW - timedelta(days=30), evaluation=evaluation("handbook-a", 60), serving="handbook-b")
+    assert stale.by_kind["behaviour"] == 0 and stale.evaluation is None
+    assert "measured handbook-a, not handbook-b" in stale.notes[-1]

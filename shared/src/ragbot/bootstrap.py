@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ragbot.backends.embedded_index import EmbeddedIndex
@@ -9,6 +11,7 @@ from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
 from ragbot.condense import Condenser, RuleCondenser
 from ragbot.directory import PrincipalsDirectory
+from ragbot.errors import ConfigurationError
 from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
 from ragbot.interactions import UserHasher
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     import redis
     import redis.asyncio
 
+    from ragbot.learning.registry import AdapterRegistry
+
 __all__ = [
     "build_chunker",
     "build_condenser",
@@ -27,10 +32,12 @@ __all__ = [
     "build_generator",
     "build_index",
     "build_interaction_log",
+    "build_registry",
     "build_async_redis",
     "build_redis",
     "build_retriever",
     "build_user_hasher",
+    "open_interaction_log",
 ]
 
 
@@ -64,8 +71,21 @@ def build_generator(settings: Settings, *, embedder: Embedder) -> Generator:
     if settings.tgi.url:
         from ragbot.backends.tgi import TgiGenerator
 
-        return TgiGenerator(settings.tgi, fallback=extractive)
+        routing = None
+        if settings.tgi.routing == "registry":
+            from ragbot.learning.registry import RegistryRouting
+
+            routing = RegistryRouting(settings.finetune.registry_dir(settings.data_dir))
+        return TgiGenerator(settings.tgi, fallback=extractive, routing=routing)
     return extractive
+
+
+def build_registry(settings: Settings) -> AdapterRegistry:
+    """The adapter registry (`RAGBOT_FINETUNE__REGISTRY`, default data_dir/adapters)."""
+    from ragbot.learning.registry import AdapterRegistry
+
+    finetune = settings.finetune
+    return AdapterRegistry(finetune.registry_dir(settings.data_dir), served_path=finetune.served_path)
 
 
 def build_condenser(settings: Settings) -> Condenser:
@@ -99,6 +119,22 @@ def build_interaction_log(settings: Settings) -> InteractionLog | None:
     from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 
     return SqliteInteractionLog(settings.data_dir)
+
+
+@contextmanager
+def open_interaction_log(settings: Settings) -> Iterator[InteractionLog]:
+    """The interaction log for a command that reads or changes it, closed afterwards.
+
+    Raises:
+        ConfigurationError: The log is off, so it holds nothing.
+    """
+    log = build_interaction_log(settings)
+    if log is None:
+        raise ConfigurationError("the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false): it holds nothing")
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 def build_user_hasher(settings: Settings) -> UserHasher:

@@ -11,10 +11,10 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
@@ -115,7 +115,15 @@ def _parser() -> _Parser:
         "advise", help="classify logged failures (knowledge gaps or behaviour defects) and say whether to retrain"
     )
     advise.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="default: the last 30 days")
+    advise.add_argument(
+        "--evaluation",
+        type=Path,
+        metavar="REPORT",
+        help="an evaluation report (default: the newest in the adapter registry)",
+    )
     advise.add_argument("--json", action="store_true")
+
+    _finetune_parser(commands)
 
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
@@ -162,14 +170,99 @@ def _parser() -> _Parser:
     return parser
 
 
-def _port(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
-    if not 0 <= number <= 65_535:
-        raise argparse.ArgumentTypeError("must be between 0 (any free port) and 65535")
-    return number
+def _finetune_parser(commands: Any) -> None:
+    finetune = commands.add_parser(
+        "finetune", help="the learning loop: datasets, LoRA training, the evaluation gate, canary and rollback"
+    )
+    steps = finetune.add_subparsers(dest="step", required=True, metavar="STEP", parser_class=_Parser)
+
+    dataset = steps.add_parser("dataset", help="build a fine-tuning dataset from the interaction log")
+    dataset.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new folder for the dataset")
+    dataset.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="only questions asked since (default: all)")
+    dataset.add_argument("--min-examples", type=_positive_int, metavar="N", help="refuse a smaller dataset")
+    dataset.add_argument("--validation-share", type=_fraction, metavar="F", help="newest share held out")
+    dataset.add_argument("--distractors", type=_count, metavar="N", help="unrelated passages per example")
+    dataset.add_argument("--refusal-share", type=_fraction, metavar="F", help="questions also taught as refusals")
+    dataset.add_argument(
+        "--allow", action="append", metavar="PRINCIPAL", help="train only on documents these may read (default: '*')"
+    )
+    dataset.add_argument("--max-length", type=_positive_int, metavar="TOKENS", help="prompt and answer, in tokens")
+    dataset.add_argument("--seed", type=int, default=0)
+    dataset.add_argument("--json", action="store_true")
+
+    train = steps.add_parser("train", help="train a LoRA adapter on a dataset (peft + trl; GPU if there is one)")
+    train.add_argument("--dataset", type=Path, required=True, metavar="DIR")
+    train.add_argument("--base", required=True, metavar="MODEL", help="the base model's folder (nothing downloads)")
+    train.add_argument("--out", type=Path, required=True, metavar="DIR", help="checkpoints and OUT/adapter")
+    train.add_argument("--rank", type=_positive_int)
+    train.add_argument("--alpha", type=_positive_int)
+    train.add_argument("--dropout", type=_fraction)
+    train.add_argument("--target-modules", type=_names, metavar="A,B", help="e.g. q_proj,k_proj,v_proj,o_proj")
+    train.add_argument("--epochs", type=_positive_float)
+    train.add_argument("--learning-rate", type=_positive_float)
+    train.add_argument("--max-length", type=_positive_int, metavar="TOKENS")
+    train.add_argument("--batch-size", type=_positive_int)
+    train.add_argument("--gradient-accumulation", type=_positive_int)
+    train.add_argument("--save-steps", type=_positive_int)
+    train.add_argument("--max-steps", type=_positive_int, help="stop after N optimizer steps (default: epochs)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", action="store_true")
+
+    evaluate = steps.add_parser("evaluate", help="the candidate against the served adapter on held-out examples")
+    evaluate.add_argument("--adapter", type=Path, required=True, metavar="DIR")
+    evaluate.add_argument("--dataset", type=Path, metavar="DIR", help="default: the one it was trained on")
+    evaluate.add_argument("--limit", type=_positive_int, metavar="N", help="only the first N held-out examples")
+    evaluate.add_argument("--max-new-tokens", type=_positive_int, metavar="N")
+    evaluate.add_argument("--tolerance", type=_fraction, metavar="F", help="allowed fall of a gated metric")
+    evaluate.add_argument("--json", action="store_true")
+
+    publish = steps.add_parser("publish", help="register an evaluated adapter, as a canary or as current")
+    publish.add_argument("--adapter", type=Path, required=True, metavar="DIR")
+    publish.add_argument("--canary", type=_fraction, metavar="F", help="serve it to this share of questions first")
+    publish.add_argument("--name", default="ragbot", help="the version id's prefix (default: ragbot)")
+    publish.add_argument("--json", action="store_true")
+
+    promote = steps.add_parser("promote", help="make the canary the current adapter")
+    promote.add_argument("--force", action="store_true", help="even when the canary compares worse")
+    promote.add_argument("--json", action="store_true")
+    rollback = steps.add_parser("rollback", help="end the canary, or restore the previous current adapter")
+    rollback.add_argument("--json", action="store_true")
+    status = steps.add_parser("status", help="versions, routing, canary against current, and the values to apply")
+    status.add_argument("--json", action="store_true")
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(
+    convert: Callable[[str], _N], valid: Callable[[_N], bool], rule: str, *, kind: str = "number"
+) -> Callable[[str], _N]:
+    """An argparse type: `convert` the flag's value, and refuse it with `rule` unless it is `valid`."""
+
+    def parse(value: str) -> _N:
+        try:
+            number = convert(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a {kind}") from None
+        if not valid(number):
+            raise argparse.ArgumentTypeError(rule)
+        return number
+
+    return parse
+
+
+_port = _number(int, lambda n: 0 <= n <= 65_535, "must be between 0 (any free port) and 65535", kind="port number")
+_positive_int = _number(int, lambda n: n >= 1, "must be at least 1", kind="whole number")
+_count = _number(int, lambda n: n >= 0, "must be 0 or more", kind="whole number")
+_fraction = _number(float, lambda n: 0 <= n <= 1, "must be between 0 and 1")
+_positive_float = _number(float, lambda n: n > 0, "must be more than 0")
+
+
+def _names(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give at least one module name, e.g. q_proj,v_proj")
+    return names
 
 
 def _platform_user(value: str) -> tuple[str, str]:
@@ -190,16 +283,6 @@ def _date(value: str) -> Any:
 
 def _version_number(value: str) -> int:
     return _positive_int(value.removeprefix("v"))
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "interactions": _interactions,
         "advise": _advise,
         "review": _review,
+        "finetune": _finetune,
         "serve": _serve,
         "worker": _worker,
     }
@@ -469,7 +553,7 @@ def _forget_users(args: argparse.Namespace, out: dict[str, Any]) -> None:
     from ragbot.bootstrap import build_user_hasher
 
     settings = _settings()
-    with _interaction_log(settings) as log:
+    with open_interaction_log(settings) as log:
         hasher = build_user_hasher(settings)
         removed = {f"{platform}:{user}": log.forget_user(hasher(platform, user)) for platform, user in args.users}
     out["users"] = removed
@@ -484,7 +568,7 @@ def _interactions(args: argparse.Namespace) -> int:
     settings = _settings()
     days = args.older_than_days or settings.interactions.retention_days
     cutoff = datetime.now(UTC) - timedelta(days=days)
-    with _interaction_log(settings) as log:
+    with open_interaction_log(settings) as log:
         purged = log.purge(older_than=cutoff)
     if args.json:
         print(json.dumps({"purged": purged, "older_than": cutoff.isoformat()}))
@@ -500,7 +584,7 @@ def _review(args: argparse.Namespace) -> int:
     from ragbot.interactions import correction_entry
 
     settings = _settings()
-    with _interaction_log(settings) as log:
+    with open_interaction_log(settings) as log:
         if args.action == "correct":
             answer = " ".join(args.answer.split())
             if not answer:
@@ -546,11 +630,21 @@ def _review(args: argparse.Namespace) -> int:
 def _advise(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
+    from ragbot.bootstrap import build_registry
     from ragbot.learning.advise import advise
+    from ragbot.learning.artifacts import read_json
 
+    settings = _settings()
     since = args.since or datetime.now(UTC) - timedelta(days=30)
-    with _interaction_log(_settings()) as log:
-        advice = advise(log.records(since=since), since=since)
+    registry = build_registry(settings)
+    report: dict[str, Any] | None
+    if args.evaluation:
+        report = read_json(args.evaluation, what="an evaluation report")
+    else:
+        report = registry.latest_evaluation()
+    serving = registry.state().routing.current or "base"
+    with open_interaction_log(settings) as log:
+        advice = advise(log.records(since=since), since=since, evaluation=report, serving=serving)
     if args.json:
         print(json.dumps(advice.as_dict()))
         return 0
@@ -568,23 +662,26 @@ def _advise(args: argparse.Namespace) -> int:
                 f"{kind} {advice.trend['earlier'][kind]} → {advice.trend['later'][kind]}" for kind in advice.by_kind
             )
         )
+    if advice.evaluation:
+        e = advice.evaluation
+        print(f"\nEvaluation of {e['model']} ({e['created_at'][:10]}): {e['misses']} misses, {e['examples']} examples")
     print(f"\n{advice.recommendation}")
     for note in advice.notes:
         print(f"Note: {note}")
     return 0
 
 
-@contextmanager
-def _interaction_log(settings: Any) -> Iterator[Any]:
-    from ragbot.bootstrap import build_interaction_log
+def open_interaction_log(settings: Any) -> AbstractContextManager[Any]:
+    from ragbot.bootstrap import open_interaction_log as opened
 
-    log = build_interaction_log(settings)
-    if log is None:
-        raise ConfigurationError("the interaction log is off (RAGBOT_INTERACTIONS__ENABLED=false): it holds nothing")
-    try:
-        yield log
-    finally:
-        log.close()
+    return opened(settings)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from ragbot.learning import commands
+
+    step: Callable[[argparse.Namespace, Any], int] = getattr(commands, args.step)
+    return step(args, _settings())
 
 
 # -- ask and chat -------------------------------------------------------------------------------------------------

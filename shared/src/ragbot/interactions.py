@@ -44,6 +44,9 @@ class RetrievedRef(_Frozen):
     doc_id: str
     rank: int
     score: float
+    # The chunk's text hash when it was retrieved: a training example is built only from sources that still read
+    # as they did when the answer was given ("" in records written before it was kept).
+    content_hash: str = ""
 
 
 class FeedbackEntry(_Frozen):
@@ -110,7 +113,13 @@ def outcome_record(outcome: Outcome, *, hasher: UserHasher, timings_ms: dict[str
     return InteractionRecord(
         **_question_fields(question, hasher=hasher),
         retrieved=tuple(
-            RetrievedRef(chunk_id=p.chunk.chunk_id, doc_id=p.chunk.doc_id, rank=p.rank, score=round(p.score, 6))
+            RetrievedRef(
+                chunk_id=p.chunk.chunk_id,
+                doc_id=p.chunk.doc_id,
+                rank=p.rank,
+                score=round(p.score, 6),
+                content_hash=p.chunk.content_hash,
+            )
             for p in outcome.passages
         ),
         answer=redact(answer.text),

@@ -30,6 +30,7 @@ __all__ = [
     "DirectorySettings",
     "ElasticsearchSettings",
     "EmbeddingSettings",
+    "FinetuneSettings",
     "InteractionLogSettings",
     "LimitSettings",
     "QueueSettings",
@@ -41,6 +42,7 @@ __all__ = [
     "TgiSettings",
     "TracingSettings",
     "WorkerSettings",
+    "check_adapter_name",
 ]
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -131,6 +133,12 @@ class TgiSettings(_Section):
     info_refresh_s: int = Field(300, ge=10, le=86_400, description="How often /info is read again.")
     # Chat answers are shown while being written, one edit per interval at most (0: only the final answer).
     stream_interval_s: float = Field(1.5, ge=0.0, le=60.0)
+    # Which adapter answers: `settings` (ADAPTER, CANARY_ADAPTER, CANARY_FRACTION above) or `registry`, the routing
+    # `ragbot finetune publish|promote|rollback` keeps in the adapter registry (RAGBOT_FINETUNE__REGISTRY), re-read
+    # within seconds of a change, so a canary or a rollback takes effect without a restart.
+    routing: Literal["settings", "registry"] = Field(
+        "settings", description="Who picks the adapter: settings (ADAPTER, CANARY_*) or registry (ragbot finetune)."
+    )
 
     @field_validator("url")
     @classmethod
@@ -143,7 +151,71 @@ class TgiSettings(_Section):
     def _canary_needs_an_adapter(self) -> TgiSettings:
         if self.canary_fraction > 0 and not self.canary_adapter:
             raise ValueError("canary_fraction is set but canary_adapter is not")
+        if self.routing == "registry" and (self.adapter or self.canary_adapter):
+            raise ValueError(
+                "tgi.routing is registry: the adapter registry names the adapter and the canary, so unset "
+                "tgi.adapter and tgi.canary_adapter (or route by settings)"
+            )
         return self
+
+
+_ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class FinetuneSettings(_Section):
+    """The learning loop (docs/FINETUNE.md): datasets from the interaction log, LoRA training, the release gate.
+
+    Every value here is the default of a `ragbot finetune` flag of the same name.
+    """
+
+    registry: Path | None = Field(
+        None, description="The adapter registry folder (default: data_dir/adapters); on the volume TGI reads."
+    )
+    # Where TGI finds the registry folder, when it mounts it elsewhere (Kubernetes: /data/adapters).
+    served_path: str | None = Field(None, description="The registry folder as TGI sees it (default: registry).")
+    # -- datasets
+    min_examples: int = Field(50, ge=1, le=10_000_000, description="A dataset smaller than this is refused.")
+    validation_share: float = Field(0.2, gt=0.0, lt=1.0, description="The newest share of examples, held out.")
+    distractors: int = Field(2, ge=0, le=20, description="Unrelated passages mixed into each example's sources.")
+    refusal_share: float = Field(
+        0.25, ge=0.0, le=1.0, description="Examples also shown without their sources, answered with a refusal."
+    )
+    # Fine-tuning puts what the examples show into weights that answer everyone: only passages these principals
+    # may read go into a dataset.
+    allow: tuple[str, ...] = Field(("*",), min_length=1, description="Principals whose documents may be trained on.")
+    # -- training (peft LoRA + trl SFT)
+    rank: int = Field(16, ge=1, le=1024)
+    alpha: int = Field(32, ge=1, le=4096)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: tuple[str, ...] = Field(
+        ("q_proj", "k_proj", "v_proj", "o_proj"), min_length=1, description="Linear layers that get LoRA weights."
+    )
+    epochs: float = Field(2.0, gt=0.0, le=100.0)
+    learning_rate: float = Field(2e-4, gt=0.0, le=1.0)
+    max_length: int = Field(2048, ge=128, le=131_072, description="Tokens per example, prompt and answer.")
+    batch_size: int = Field(4, ge=1, le=1024)
+    gradient_accumulation: int = Field(4, ge=1, le=1024)
+    save_steps: int = Field(100, ge=1, le=1_000_000, description="Steps between checkpoints (resumable).")
+    # -- evaluation gate
+    tolerance: float = Field(0.02, ge=0.0, le=1.0, description="How far a gated metric may fall before refusal.")
+    max_new_tokens: int = Field(256, ge=8, le=8192, description="Answer length during evaluation.")
+
+    @field_validator("target_modules", "allow")
+    @classmethod
+    def _no_empty_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not item.strip() for item in value):
+            raise ValueError("must not contain empty names")
+        return tuple(item.strip() for item in value)
+
+    def registry_dir(self, data_dir: Path) -> Path:
+        return self.registry if self.registry is not None else data_dir / "adapters"
+
+
+def check_adapter_name(value: str) -> str:
+    """An adapter id as TGI's LORA_ADAPTERS (`name=path`) and the request's `model` carry it."""
+    if not _ADAPTER_NAME.match(value):
+        raise ValueError(f"{value!r} is not an adapter name: lowercase letters, digits, '.', '_', '-', at most 64")
+    return value
 
 
 _INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,200}$")
@@ -376,6 +448,7 @@ class Settings(BaseSettings):
     interactions: InteractionLogSettings = InteractionLogSettings()
     worker: WorkerSettings = WorkerSettings()
     tracing: TracingSettings = TracingSettings()
+    finetune: FinetuneSettings = FinetuneSettings()
 
     @classmethod
     def settings_customise_sources(

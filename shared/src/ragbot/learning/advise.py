@@ -11,6 +11,11 @@ The product's thesis: RAG for knowledge that changes, fine-tuning for behaviour 
     operational       failed or degraded answers: the model server or a hop was down; neither kind of fix
 
 Every finding names the signal it came from, so the classification can be checked against the examples.
+
+Evaluation misses count too: the newest `ragbot finetune evaluate` report holds how the served model answered the
+held-out examples, and each of its misses is a behaviour defect by construction (every held-out example carries
+the sources that hold its answer, or deliberately none). They are used only while that model is still the one
+serving; a report about another model is named in the notes and left out.
 """
 
 from __future__ import annotations
@@ -20,11 +25,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ragbot.interactions import InteractionRecord
 
-__all__ = ["MIN_EXAMPLES", "Advice", "Finding", "advise", "classify"]
+__all__ = ["MIN_EXAMPLES", "Advice", "Finding", "advise", "classify", "evaluation_findings"]
 
 Kind = Literal["knowledge", "behaviour", "operational"]
 
@@ -59,6 +64,7 @@ class Advice:
     recommendation: str
     retrain: bool
     notes: list[str] = field(default_factory=list)
+    evaluation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -97,10 +103,57 @@ def classify(record: InteractionRecord) -> Finding | None:
     return Finding(record.question_id, signal[0], signal[1], record.question, record.asked_at.isoformat())
 
 
-def advise(records: Iterable[InteractionRecord], *, since: datetime, examples: int = 3) -> Advice:
-    """Classify every record asked since `since`, count, compare the two halves of the window, recommend."""
+def evaluation_findings(report: dict[str, Any]) -> list[Finding]:
+    """The served model's misses in an evaluation report, as behaviour defects."""
+    return [
+        Finding(
+            miss["question_id"],
+            "behaviour",
+            f"evaluation: {miss['signal']}",
+            miss.get("question", ""),
+            str(report["created_at"]),
+        )
+        for miss in report.get("misses", {}).get("current", [])
+    ]
+
+
+def advise(
+    records: Iterable[InteractionRecord],
+    *,
+    since: datetime,
+    examples: int = 3,
+    evaluation: dict[str, Any] | None = None,
+    serving: str = "base",
+) -> Advice:
+    """Classify every record asked since `since`, count, compare the two halves of the window, recommend.
+
+    Args:
+        records: The interaction log.
+        since: Start of the window.
+        examples: Examples kept per signal.
+        evaluation: The newest evaluation report, if any; its served model's misses count as behaviour defects.
+        serving: The adapter serving now ("base" for the base model): a report about another one is left out.
+    """
     rows = [r for r in records if r.asked_at >= since]
     findings = [f for f in (classify(r) for r in rows) if f is not None]
+    used_evaluation = None
+    extra_notes = []
+    if evaluation is not None:
+        about = evaluation.get("against", {}).get("id", "base")
+        if about == serving:
+            evaluated = evaluation_findings(evaluation)
+            findings += evaluated
+            used_evaluation = {
+                "created_at": evaluation["created_at"],
+                "model": about,
+                "examples": evaluation.get("dataset", {}).get("examples", 0),
+                "misses": len(evaluated),
+            }
+        else:
+            extra_notes.append(
+                f"The newest evaluation report ({evaluation.get('created_at', '?')}) measured {about}, not {serving}, "
+                "which serves now: its misses are left out."
+            )
     by_kind: Counter[str] = Counter(f.kind for f in findings)
     by_signal = Counter(f.signal for f in findings)
     picked: dict[str, list[dict[str, str]]] = {}
@@ -110,7 +163,7 @@ def advise(records: Iterable[InteractionRecord], *, since: datetime, examples: i
             bucket.append(
                 {"question_id": finding.question_id, "question": finding.question, "asked_at": finding.asked_at}
             )
-    recommendation, retrain, notes = _recommend(len(rows), by_kind)
+    recommendation, retrain, notes = _recommend(len(rows) + (used_evaluation or {}).get("examples", 0), by_kind)
     return Advice(
         since=since.isoformat(),
         questions=len(rows),
@@ -121,7 +174,8 @@ def advise(records: Iterable[InteractionRecord], *, since: datetime, examples: i
         trend=_trend(rows, findings),
         recommendation=recommendation,
         retrain=retrain,
-        notes=notes,
+        notes=notes + extra_notes,
+        evaluation=used_evaluation,
     )
 
 
