@@ -77,6 +77,7 @@ bench: install-dev
 	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
 	$(BIN)/python bench/chat.py
 	$(BIN)/python bench/generation.py
+	$(BIN)/python bench/finetune.py
 
 # docker compose: redis, elasticsearch and the workers; PROFILES adds slack, teams, gpu (TGI), ingest.
 PROFILES ?=

@@ -91,3 +91,8 @@ capabilities:
 {{- define "ragbot.checksums" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 {{- end -}}
+
+{{/* Where the adapter registry is mounted: /data/<tgi.adapterRegistry.path>, in TGI and the generate workers. */}}
+{{- define "ragbot.registryPath" -}}
+{{- printf "/data/%s" (trimAll "/" .Values.tgi.adapterRegistry.path) -}}
+{{- end -}}
