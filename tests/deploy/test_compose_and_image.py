@@ -103,7 +103,7 @@ def test_the_dockerfile_keeps_its_promises() -> None:
     build = text.split("AS runtime", 1)[0]
     # Torch from the PyTorch index of the role (CPU for workers, CUDA for training), before the project (and
     # anything depending on torch) is installed.
-    project = build.index('pip install -c /tmp/constraints.txt ".[$extras]"')
+    project = build.index('pip install -c build-constraints.txt ".[$extras]"')
     assert (
         build.index('--index-url "$TORCH_INDEX"') < project and build.index('--index-url "$TORCH_CUDA_INDEX"') < project
     )

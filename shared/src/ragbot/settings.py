@@ -165,7 +165,7 @@ _ADAPTER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 class FinetuneSettings(_Section):
     """The learning loop (docs/FINETUNE.md): datasets from the interaction log, LoRA training, the release gate.
 
-    Every value here is the default of a `ragbot finetune` flag of the same name.
+    Where the registry lives, and the defaults of the `ragbot finetune` flags of the same names.
     """
 
     registry: Path | None = Field(

@@ -291,9 +291,8 @@ def _deduplicated(targets: list[_Target], tally: _Tally) -> list[_Target]:
         kept = best.get(key)
         if kept is None or _preference(target) > _preference(kept):
             best[key] = target
-    tally.skipped["duplicate question"] += len(targets) - len(best)
-    if not tally.skipped["duplicate question"]:
-        del tally.skipped["duplicate question"]
+    if len(best) < len(targets):
+        tally.skipped["duplicate question"] += len(targets) - len(best)
     return list(best.values())
 
 

@@ -41,7 +41,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragbot.errors import ConfigurationError, InputError
 from ragbot.interactions import InteractionRecord
-from ragbot.learning.artifacts import ADAPTER_CARD, CONTENT_FILES, EVALUATION, read_adapter_card, read_json, write_json
+from ragbot.learning.artifacts import (
+    ADAPTER_CARD,
+    CONTENT_FILES,
+    EVALUATION,
+    content_hash,
+    read_adapter_card,
+    read_json,
+    write_json,
+)
 from ragbot.prompting import PROMPT_VERSION
 from ragbot.routing import Route
 from ragbot.settings import check_adapter_name
@@ -206,7 +214,7 @@ class AdapterRegistry:
                     f"the adapter is for base model {card['base_model']!r}; the registry's adapters are for "
                     f"{', '.join(sorted(bases))}"
                 )
-            self._copy_in(adapter_dir, version_id)
+            self._copy_in(adapter_dir, version_id, expected=card["content_hash"])
             now = datetime.now(UTC)
             version = AdapterVersion(
                 id=version_id,
@@ -304,7 +312,7 @@ class AdapterRegistry:
         routing.previous.append(routing.current or "")
         routing.current, routing.current_since = version, now
 
-    def _copy_in(self, adapter_dir: Path, version: str) -> None:
+    def _copy_in(self, adapter_dir: Path, version: str, *, expected: str) -> None:
         target = self.folder(version)
         staging = target.with_name(f".{version}.copying")
         shutil.rmtree(staging, ignore_errors=True)
@@ -314,7 +322,7 @@ class AdapterRegistry:
                 shutil.copy2(adapter_dir / name, staging / name)
         for path in staging.iterdir():
             path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        if read_adapter_card(staging)["content_hash"] != read_adapter_card(adapter_dir)["content_hash"]:
+        if content_hash(staging) != expected:
             raise InputError(f"{adapter_dir} changed while it was being copied: publish again")
         os.replace(staging, target)
 
