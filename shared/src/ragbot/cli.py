@@ -12,7 +12,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -550,7 +549,7 @@ def _forget_documents(args: argparse.Namespace, out: dict[str, Any]) -> int:
 
 
 def _forget_users(args: argparse.Namespace, out: dict[str, Any]) -> None:
-    from ragbot.bootstrap import build_user_hasher
+    from ragbot.bootstrap import build_user_hasher, open_interaction_log
 
     settings = _settings()
     with open_interaction_log(settings) as log:
@@ -564,6 +563,8 @@ def _forget_users(args: argparse.Namespace, out: dict[str, Any]) -> None:
 
 def _interactions(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
+
+    from ragbot.bootstrap import open_interaction_log
 
     settings = _settings()
     days = args.older_than_days or settings.interactions.retention_days
@@ -580,7 +581,7 @@ def _interactions(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from ragbot.bootstrap import build_user_hasher
+    from ragbot.bootstrap import build_user_hasher, open_interaction_log
     from ragbot.interactions import correction_entry
 
     settings = _settings()
@@ -602,7 +603,7 @@ def _review(args: argparse.Namespace) -> int:
             return 0
         since = args.since or datetime.now(UTC) - timedelta(days=30)
         disliked = [r for r in log.records(since=since) if any(f.value == "down" for f in r.feedback)]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "question_id": r.question_id,
             "asked_at": r.asked_at.isoformat(),
@@ -630,7 +631,7 @@ def _review(args: argparse.Namespace) -> int:
 def _advise(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from ragbot.bootstrap import build_registry
+    from ragbot.bootstrap import build_registry, open_interaction_log
     from ragbot.learning.advise import advise
     from ragbot.learning.artifacts import read_json
 
@@ -669,12 +670,6 @@ def _advise(args: argparse.Namespace) -> int:
     for note in advice.notes:
         print(f"Note: {note}")
     return 0
-
-
-def open_interaction_log(settings: Any) -> AbstractContextManager[Any]:
-    from ragbot.bootstrap import open_interaction_log as opened
-
-    return opened(settings)
 
 
 def _finetune(args: argparse.Namespace) -> int:

@@ -88,7 +88,7 @@ def train_adapter(
     torch = libs["torch"]
     cuda = bool(torch.cuda.is_available())
     bf16 = cuda and bool(torch.cuda.is_bf16_supported())
-    tokenizer, model = _load_base(libs, base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    tokenizer, model = load_base_model(base, dtype=torch.bfloat16 if bf16 else torch.float32)
     train_rows, dropped = _fitting(dataset.train, tokenizer, max_length=config.max_length)
     validation_rows, _ = _fitting(dataset.validation, tokenizer, max_length=config.max_length)
     if not train_rows:
@@ -181,30 +181,24 @@ def train_adapter(
 
 
 def _libraries() -> dict[str, Any]:
+    """What training needs (imported only here: `ragbot finetune` is the only caller)."""
     try:
         import datasets
         import torch
         from datasets import Dataset
         from peft import LoraConfig
-        from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+        from transformers import TrainerCallback
         from transformers.trainer_callback import PrinterCallback
         from transformers.trainer_utils import get_last_checkpoint
-        from transformers.utils import logging as hf_logging
         from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
     except ImportError as err:
-        raise ConfigurationError(
-            f"fine-tuning needs the finetune extra ({err.name} is missing): pip install 'ragbot[finetune]'"
-        ) from err
-    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        raise _missing(err) from err
+    _quiet()
     datasets.disable_progress_bars()
-    # peft still calls an API transformers deprecated for v6; the warning is theirs, not the operator's.
-    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6", category=FutureWarning)
     return {
         "torch": torch,
         "Dataset": Dataset,
         "LoraConfig": LoraConfig,
-        "AutoModelForCausalLM": AutoModelForCausalLM,
-        "AutoTokenizer": AutoTokenizer,
         "TrainerCallback": TrainerCallback,
         "PrinterCallback": PrinterCallback,
         "get_last_checkpoint": get_last_checkpoint,
@@ -214,15 +208,20 @@ def _libraries() -> dict[str, Any]:
 
 
 def load_base_model(base: str, *, dtype: Any = None) -> tuple[Any, Any]:
-    """The base model's tokenizer and weights, offline (evaluation uses the same loader as training)."""
-    libs = _libraries()
-    return _load_base(libs, base, dtype=dtype if dtype is not None else libs["torch"].float32)
+    """The base model's tokenizer and weights, offline; training and evaluation load it the same way.
 
-
-def _load_base(libs: dict[str, Any], base: str, *, dtype: Any) -> tuple[Any, Any]:
+    Raises:
+        ConfigurationError: It cannot be loaded from `base`, or has no chat template.
+    """
     try:
-        tokenizer = libs["AutoTokenizer"].from_pretrained(base)
-        model = libs["AutoModelForCausalLM"].from_pretrained(base, dtype=dtype)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as err:
+        raise _missing(err) from err
+    _quiet()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype if dtype is not None else torch.float32)
     except (OSError, ValueError) as err:
         raise ConfigurationError(
             f"cannot load the base model {base!r} offline ({' '.join(str(err).split())[:300]}): give the folder "
@@ -238,12 +237,26 @@ def _load_base(libs: dict[str, Any], base: str, *, dtype: Any) -> tuple[Any, Any
     return tokenizer, model
 
 
+def _missing(err: ImportError) -> ConfigurationError:
+    return ConfigurationError(
+        f"fine-tuning needs the finetune extra ({err.name} is missing): pip install 'ragbot[finetune]'"
+    )
+
+
+def _quiet() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    # peft still calls an API transformers deprecated for v6; the warning is theirs, not the operator's.
+    warnings.filterwarnings("ignore", message=".*deprecated and will be removed in v6", category=FutureWarning)
+
+
 def _fitting(rows: list[dict[str, Any]], tokenizer: Any, *, max_length: int) -> tuple[list[dict[str, Any]], int]:
     """The rows (prompt and completion only) whose rendered length fits; and how many did not."""
     kept = []
     for row in rows:
         ids = tokenizer.apply_chat_template([*row["prompt"], *row["completion"]], tokenize=True)
-        length = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        length = len(ids["input_ids"] if hasattr(ids, "keys") else ids)  # a BatchEncoding or a list of ids
         if length <= max_length:
             kept.append({"prompt": row["prompt"], "completion": row["completion"]})
     return kept, len(rows) - len(kept)
