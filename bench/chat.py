@@ -164,13 +164,13 @@ def hops(env: dict[str, str], work: Path, *, n: int) -> dict[str, Any]:
     from slack_sdk import WebClient
 
     from ragbot.bootstrap import build_chunker
-    from ragbot.flow.answer import answer_retrieval
-    from ragbot.flow.enqueue import submit
+    from ragbot.flow.generate import answer_retrieval
     from ragbot.flow.reply import deliver
     from ragbot.flow.retrieve import retrieve_question
     from ragbot.ingestion import ingest, open_source
     from ragbot.models import ConversationRef, Question
     from ragbot.queue.celery_app import create_celery_app
+    from ragbot.queue.producer import submit
     from ragbot.queue.resources import Resources
     from ragbot.settings import Settings
     from slack_adapter.reply import SlackReplySender

@@ -38,9 +38,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tests.fakes.hash_embedder import HashEmbedder  # noqa: E402
 
 from common import fake_in_process, percentile, results_header, save  # noqa: E402
-from ragbot.backends.extractive import ExtractiveGenerator  # noqa: E402
 from ragbot.backends.tgi import TgiGenerator  # noqa: E402
-from ragbot.flow.answer import answer  # noqa: E402
+from ragbot.flow.generate import answer  # noqa: E402
+from ragbot.generation.extractive import ExtractiveGenerator  # noqa: E402
 from ragbot.models import Chunk, Passage, Question  # noqa: E402
 from ragbot.settings import AnswerSettings, TgiSettings  # noqa: E402
 
@@ -136,7 +136,7 @@ def overhead(n: int) -> dict[str, Any]:
 
 
 def _streamed(gen: TgiGenerator, i: int, found: list[Passage], relayed: list[str]) -> Any:
-    from ragbot.flow.answer import check_citations
+    from ragbot.flow.generate import check_citations
 
     started = time.perf_counter()
     draft = gen.generate(question(i), found, on_text=relayed.append)

@@ -31,10 +31,10 @@ from ragbot.backends.st_embedder import SentenceTransformerEmbedder
 from ragbot.bootstrap import build_chunker
 from ragbot.evaluation.beir import load_corpus, load_qrels, load_queries
 from ragbot.evaluation.retrieval import build_beir_index, score_rankings
-from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion.chunk import Chunker
 from ragbot.models import Chunk, Document
 from ragbot.ports import IndexedDocument
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import RetrievalSettings, Settings
 
 OUT = Path(__file__).parent / "out"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
-from ragbot.interactions import UserHasher, feedback_entry, outcome_record
+from ragbot.interactions.records import UserHasher, feedback_entry, outcome_record
 from ragbot.models import Feedback
 from tests.cli.test_cli import ragbot
 from tests.unit.builders import answered, asked

@@ -17,9 +17,9 @@ from elasticsearch import Elasticsearch
 
 from ragbot.backends.elasticsearch_index import ElasticsearchIndex, connect
 from ragbot.errors import ConfigurationError, IndexMismatchError, RetryableError
-from ragbot.flow.retrieve import Retriever
 from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.ports import Vectors
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import ElasticsearchSettings, RetrievalSettings
 from tests.contract.backends import es_settings
 from tests.contract.test_document_index import EMBEDDER, INFO, seed

@@ -17,7 +17,7 @@ from elasticsearch import Elasticsearch
 from ragbot.backends.elasticsearch_interactions import ElasticsearchInteractionLog
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.bootstrap import build_interaction_log
-from ragbot.interactions import UserHasher, correction_entry, failure_record, feedback_entry, outcome_record
+from ragbot.interactions.records import UserHasher, correction_entry, failure_record, feedback_entry, outcome_record
 from ragbot.models import Feedback
 from ragbot.ports import InteractionLog
 from ragbot.settings import Settings

@@ -187,8 +187,8 @@ def test_what_cannot_work_is_refused_with_a_reason() -> None:
 
 
 def _metric_names() -> set[str]:
-    """The metric families ragbot exports, from the definitions in ragbot.metrics."""
-    source = (REPO / "shared" / "src" / "ragbot" / "metrics.py").read_text()
+    """The metric families ragbot exports, from the definitions in ragbot.observability.metrics."""
+    source = (REPO / "shared" / "src" / "ragbot" / "observability" / "metrics.py").read_text()
     return set(re.findall(r'"(ragbot_[a-z_]+)"', source))
 
 

@@ -85,7 +85,7 @@ def test_chunks_fit_the_model_window(handbook_index: EmbeddedIndex, minilm: Sent
 
 def test_the_index_refuses_a_different_query_model(handbook_index: EmbeddedIndex, tmp_path: Path) -> None:
     from ragbot.errors import IndexMismatchError
-    from ragbot.flow.retrieve import Retriever
+    from ragbot.retrieval.retriever import Retriever
     from tests.fakes.hash_embedder import HashEmbedder
 
     retriever = Retriever(embedder=HashEmbedder(dimension=384), index=handbook_index, settings=Settings().retrieval)

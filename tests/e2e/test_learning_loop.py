@@ -23,8 +23,8 @@ from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
 from ragbot.bootstrap import build_generator
 from ragbot.flow import answer
-from ragbot.flow.retrieve import Retriever
 from ragbot.models import Question
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings, TgiSettings
 from tests.cli.test_cli import RAGBOT, ragbot
 from tests.conftest import HANDBOOK

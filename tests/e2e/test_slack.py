@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
-from ragbot.streaming import TYPING
+from ragbot.chat.streaming import TYPING
 from slack_adapter.translate import PLACEHOLDER
 from tests.e2e.harness import Service, WorkerProcess, base_env
 from tests.fakes.otlp import FakeCollector

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
-from ragbot.interactions import InteractionRecord
+from ragbot.interactions.records import InteractionRecord
 from tests.e2e.harness import Service, WorkerProcess, base_env
 from tests.fakes.bot_connector import (
     BOT_FRAMEWORK_ISSUER,

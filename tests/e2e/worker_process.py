@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from ragbot.logs import configure_logging
+from ragbot.observability.logs import configure_logging
 from ragbot.ports import Vectors
 from ragbot.queue.resources import Resources
 from ragbot.settings import Settings

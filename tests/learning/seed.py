@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.bootstrap import build_chunker
 from ragbot.evaluation.answers import QAItem, load_qa
 from ragbot.flow import answer
-from ragbot.flow.retrieve import Retriever
+from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.ingestion import ingest, open_source
-from ragbot.interactions import UserHasher, feedback_entry, outcome_record
+from ragbot.interactions.records import UserHasher, feedback_entry, outcome_record
 from ragbot.models import Answer, ConversationRef, Feedback, Outcome, Question
 from ragbot.ports import Embedder
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings
 from tests.conftest import HANDBOOK, QA
 

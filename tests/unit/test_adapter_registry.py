@@ -18,10 +18,10 @@ from pydantic import ValidationError
 
 from ragbot.backends.tgi import TgiGenerator
 from ragbot.errors import InputError
-from ragbot.interactions import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
+from ragbot.generation.prompting import PROMPT_VERSION
+from ragbot.interactions.records import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
 from ragbot.learning.artifacts import ADAPTER_CARD, EVALUATION, content_hash, write_json
 from ragbot.learning.registry import MIN_COMPARED, AdapterRegistry, RegistryRouting, RoutingState, compare_canary
-from ragbot.prompting import PROMPT_VERSION
 from ragbot.settings import TgiSettings
 from tests.fakes.tgi import FakeTgi
 from tests.unit.builders import answered, asked

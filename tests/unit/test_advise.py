@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ragbot.interactions import InteractionRecord, RetrievedRef, UserHasher, failure_record, outcome_record
+from ragbot.interactions.records import InteractionRecord, RetrievedRef, UserHasher, failure_record, outcome_record
 from ragbot.learning.advise import MIN_EXAMPLES, advise, classify
 from tests.unit.builders import answered, asked
 
@@ -18,7 +18,7 @@ def record(qid: str = "q", *, days_ago: float = 0, **changes: object) -> Interac
 
 
 def down(comment: str = "") -> tuple[object, ...]:
-    from ragbot.interactions import FeedbackEntry
+    from ragbot.interactions.records import FeedbackEntry
 
     return (FeedbackEntry(user_hash="u", value="down", comment=comment, given_at=NOW),)
 

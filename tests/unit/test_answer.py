@@ -1,6 +1,6 @@
-from ragbot.backends.extractive import ExtractiveGenerator
-from ragbot.citations import REFUSAL
-from ragbot.flow.answer import answer, check_citations
+from ragbot.flow.generate import answer, check_citations
+from ragbot.generation.citations import REFUSAL
+from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.models import Answer, Question
 from ragbot.settings import AnswerSettings
 from tests.fakes.hash_embedder import HashEmbedder

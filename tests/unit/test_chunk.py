@@ -1,4 +1,5 @@
-from ragbot.ingestion.chunk import Chunker, approx_tokens, split_sentences
+from ragbot.ingestion.chunk import Chunker, approx_tokens
+from ragbot.language.sentences import split_sentences
 from tests.unit.builders import document
 
 HANDBOOK_PAGE = """# Travel policy

@@ -10,10 +10,11 @@ import pytest
 
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.backends.tgi import TgiCondenser
-from ragbot.condense import RuleCondenser, rule_condense
-from ragbot.flow.retrieve import Retriever, retrieve_question
+from ragbot.flow.retrieve import retrieve_question
+from ragbot.generation.condense import RuleCondenser, rule_condense
 from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.models import Question, Turn
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import RetrievalSettings, TgiSettings
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.fakes.tgi import FakeTgi

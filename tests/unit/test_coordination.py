@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from ragbot.coordination import AdmissionGate, HopLedger
+from ragbot.backends.redis_state import AdmissionGate, HopLedger
 
 URL = "redis://127.0.0.1:6379/12"
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ragbot.directory import PrincipalsDirectory
+from ragbot.access.directory import PrincipalsDirectory
 from ragbot.errors import InputError
 from tests.conftest import REPO
 

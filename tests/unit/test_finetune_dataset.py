@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.citations import MODEL_REFUSAL, cite, cited_numbers
 from ragbot.errors import InputError
+from ragbot.generation.citations import MODEL_REFUSAL, cite, cited_numbers
+from ragbot.generation.prompting import build_prompt
 from ragbot.ingestion import Chunker, ingest, open_source
-from ragbot.interactions import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
+from ragbot.interactions.records import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
 from ragbot.learning.dataset import DatasetOptions, DatasetTooSmall, build_dataset, load_dataset
 from ragbot.models import Answer, ConversationRef, Outcome, Passage, Question
-from ragbot.prompting import build_prompt
 from tests.fakes.hash_embedder import HashEmbedder
 
 HASHER = UserHasher("k")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragbot.citations import MODEL_REFUSAL
+from ragbot.generation.citations import MODEL_REFUSAL
 from ragbot.learning.dataset import LoadedDataset
 from ragbot.learning.evaluate import GATED, evaluate_adapter, gate, score_answer, summarize
 

@@ -2,8 +2,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ragbot.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from ragbot.ports import LegResult
+from ragbot.retrieval.fusion import drop_near_duplicates, reciprocal_rank_fusion
 from tests.unit.builders import chunk
 
 

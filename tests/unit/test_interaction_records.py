@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragbot.interactions import UserHasher, outcome_record
+from ragbot.interactions.records import UserHasher, outcome_record
 from tests.unit.builders import answered, asked
 
 HASHER = UserHasher("test-key")

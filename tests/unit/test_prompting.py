@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ragbot.errors import ConfigurationError
+from ragbot.generation.prompting import PROMPT_VERSION, build_prompt, estimate_tokens, tokenizer_counter
 from ragbot.models import ConversationRef, Question, Turn
-from ragbot.prompting import PROMPT_VERSION, build_prompt, estimate_tokens, tokenizer_counter
 from tests.unit.builders import passage
 
 LEAVE = "Staff get 25 days of annual leave. Up to five unused days carry over to the next year."

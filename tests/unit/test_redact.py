@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragbot.redact import redact
+from ragbot.interactions.redact import redact
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ragbot.metrics import QueueDepthCollector
+from ragbot.observability.metrics import QueueDepthCollector
 
 URL = "redis://127.0.0.1:6379/14"
 

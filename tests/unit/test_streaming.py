@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ragbot.chat.streaming import TYPING, Throttle, partial_sender
 from ragbot.models import ConversationRef
 from ragbot.settings import Settings
-from ragbot.streaming import TYPING, Throttle, partial_sender
 
 WHERE = ConversationRef(platform="slack", channel="C1", thread="1.0", message="2.0")
 

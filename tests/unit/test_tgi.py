@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 
 from ragbot.backends.tgi import DEGRADED_NOTE, TgiGenerator
 from ragbot.errors import ConfigurationError
-from ragbot.flow.answer import answer
-from ragbot.interactions import status_of
+from ragbot.flow.generate import answer
+from ragbot.interactions.records import status_of
 from ragbot.models import Answer, Passage, Question
 from ragbot.settings import TgiSettings
 from tests.fakes.tgi import FakeTgi

@@ -6,16 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from ragbot.access.directory import PrincipalsDirectory
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.backends.st_embedder import SentenceTransformerEmbedder
-from ragbot.condense import Condenser, RuleCondenser
-from ragbot.directory import PrincipalsDirectory
 from ragbot.errors import ConfigurationError
-from ragbot.flow.retrieve import Retriever
+from ragbot.generation.condense import Condenser, RuleCondenser
+from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.ingestion.chunk import Chunker
-from ragbot.interactions import UserHasher
+from ragbot.interactions.records import UserHasher
 from ragbot.ports import DocumentIndex, Embedder, Generator, InteractionLog
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import RedisSettings, Settings
 
 if TYPE_CHECKING:

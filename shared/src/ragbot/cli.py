@@ -350,7 +350,7 @@ def _service(name: str) -> Callable[..., int]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ragbot.logs import configure_logging
+    from ragbot.observability.logs import configure_logging
 
     entry = _service(args.platform)
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -359,7 +359,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from ragbot.logs import configure_logging
+    from ragbot.observability.logs import configure_logging
 
     entry = _service("worker")
     configure_logging(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -582,7 +582,7 @@ def _review(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
     from ragbot.bootstrap import build_user_hasher, open_interaction_log
-    from ragbot.interactions import correction_entry
+    from ragbot.interactions.records import correction_entry
 
     settings = _settings()
     with open_interaction_log(settings) as log:

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ragbot.interactions import FeedbackEntry, InteractionRecord
+from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 from ragbot.models import Answer, Chunk, ConversationRef, Document, Outcome, Passage, Question
 
 __all__ = [

@@ -19,15 +19,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ragbot.access.directory import PrincipalsDirectory
+from ragbot.backends.redis_state import AdmissionGate
 from ragbot.bootstrap import build_async_redis, build_directory
-from ragbot.coordination import AdmissionGate
-from ragbot.directory import PrincipalsDirectory
+from ragbot.chat.http import serve_until_signalled
 from ragbot.errors import ConfigurationError
-from ragbot.flow.enqueue import intake_for
+from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
-from ragbot.service_http import serve_until_signalled
+from ragbot.queue.producer import intake_for
 from ragbot.settings import Settings
-from ragbot.tracing import configure_tracing, shutdown_tracing
 from slack_adapter.access import SlackAccess
 from slack_adapter.receive import build_app
 from slack_adapter.server import create_web_app
@@ -118,7 +118,7 @@ async def _serve(
 
 
 if __name__ == "__main__":
-    from ragbot.logs import configure_logging
+    from ragbot.observability.logs import configure_logging
 
     configure_logging()
     sys.exit(main(Settings()))

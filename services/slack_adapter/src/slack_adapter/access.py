@@ -18,8 +18,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ragbot.coordination import AdmissionGate
-from ragbot.directory import PrincipalsDirectory
+from ragbot.access.directory import PrincipalsDirectory
+from ragbot.backends.redis_state import AdmissionGate
 from ragbot.models import EVERYONE
 from ragbot.settings import SlackSettings
 

@@ -29,11 +29,11 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ragbot import metrics
-from ragbot.coordination import AdmissionGate
+from ragbot.backends.redis_state import AdmissionGate
 from ragbot.errors import RetryableError
-from ragbot.flow.enqueue import UNAVAILABLE, Intake
 from ragbot.models import MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
+from ragbot.observability import metrics
+from ragbot.queue.producer import UNAVAILABLE, Intake
 from ragbot.settings import LimitSettings, SlackSettings
 from slack_adapter.access import SlackAccess
 from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text

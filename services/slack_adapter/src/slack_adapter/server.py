@@ -12,8 +12,8 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from ragbot.coordination import AdmissionGate
-from ragbot.service_http import add_operations_routes
+from ragbot.backends.redis_state import AdmissionGate
+from ragbot.chat.http import add_operations_routes
 
 __all__ = ["create_web_app"]
 

@@ -15,14 +15,14 @@ import sys
 from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
+from ragbot.access.directory import PrincipalsDirectory
+from ragbot.backends.redis_state import AdmissionGate
 from ragbot.bootstrap import build_async_redis, build_directory
-from ragbot.coordination import AdmissionGate
-from ragbot.directory import PrincipalsDirectory
-from ragbot.flow.enqueue import intake_for
+from ragbot.chat.http import serve_until_signalled
+from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
-from ragbot.service_http import serve_until_signalled
+from ragbot.queue.producer import intake_for
 from ragbot.settings import Settings
-from ragbot.tracing import configure_tracing, shutdown_tracing
 from teams_adapter.config import sdk_config
 from teams_adapter.receive import RagBot
 from teams_adapter.server import create_web_app
@@ -71,7 +71,7 @@ async def _serve(web_app: web.Application, gate: AdmissionGate, *, host: str, po
 
 
 if __name__ == "__main__":
-    from ragbot.logs import configure_logging
+    from ragbot.observability.logs import configure_logging
 
     configure_logging()
     sys.exit(main(Settings()))

@@ -28,12 +28,12 @@ from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes
 
-from ragbot import metrics
-from ragbot.coordination import AdmissionGate
-from ragbot.directory import PrincipalsDirectory
+from ragbot.access.directory import PrincipalsDirectory
+from ragbot.backends.redis_state import AdmissionGate
 from ragbot.errors import RetryableError
-from ragbot.flow.enqueue import UNAVAILABLE, Intake
 from ragbot.models import EVERYONE, MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
+from ragbot.observability import metrics
+from ragbot.queue.producer import UNAVAILABLE, Intake
 from ragbot.settings import LimitSettings
 from teams_adapter.answers import question_for_answer
 from teams_adapter.translate import FeedbackValue, card_feedback, invoke_feedback, question_text

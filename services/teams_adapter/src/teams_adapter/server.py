@@ -22,8 +22,8 @@ from botbuilder.core import serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
-from ragbot.coordination import AdmissionGate
-from ragbot.service_http import add_operations_routes
+from ragbot.backends.redis_state import AdmissionGate
+from ragbot.chat.http import add_operations_routes
 from teams_adapter.config import service_url_allowed
 from teams_adapter.receive import RagBot
 

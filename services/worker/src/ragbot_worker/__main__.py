@@ -72,9 +72,9 @@ def main(
 
     from celery.signals import worker_process_init, worker_process_shutdown
 
+    from ragbot.observability.tracing import configure_tracing, shutdown_tracing
     from ragbot.queue.celery_app import create_celery_app
     from ragbot.queue.resources import Resources, configure, current
-    from ragbot.tracing import configure_tracing, shutdown_tracing
     from ragbot_worker import probes
 
     if "generate" in chosen:
@@ -179,7 +179,7 @@ def _serve_metrics(settings: Settings, queues: Sequence[str]) -> None:
     from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
     from ragbot.bootstrap import build_redis
-    from ragbot.metrics import QueueDepthCollector
+    from ragbot.observability.metrics import QueueDepthCollector
 
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ragbot.backends.elasticsearch_index import translate_errors
-from ragbot.interactions import FeedbackEntry, InteractionRecord
+from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

@@ -26,9 +26,9 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from ragbot.errors import IndexMismatchError, InputError
+from ragbot.language.stopwords import STOPWORDS
 from ragbot.models import Chunk
 from ragbot.ports import IndexedDocument, IndexInfo, IndexStats, LegResult, StoredDocument, Vectors
-from ragbot.stopwords import STOPWORDS
 
 __all__ = ["EmbeddedIndex"]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ragbot.interactions import FeedbackEntry, InteractionRecord
+from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 
 __all__ = ["SqliteInteractionLog"]
 

@@ -4,7 +4,7 @@ It speaks TGI's OpenAI-compatible Messages API (`/v1/chat/completions`), so vLLM
 
     /info         read at start-up and every `info_refresh_s`: the model id and the token limits the prompt is
                   packed under
-    adapters      the routing (`ragbot.routing`: settings, or the adapter registry) names the adapter sent as the
+    adapters      the routing (`generation.routing`: settings, or the adapter registry) names the adapter sent as the
                   request's `model`, and a canary for a stable share of questions (a hash of the question id).
                   An adapter the server does not serve is refused: TGI would silently answer with the base model.
                   A canary the server does not serve yet is skipped (the current adapter answers), and counted.
@@ -37,15 +37,15 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.errors import ValidationError as TgiValidationError
 
-from ragbot import metrics
 from ragbot.backends.hub_http import allow_model_server
-from ragbot.citations import cited_numbers, closest_sources, is_model_refusal, keep_markers, snippet
-from ragbot.condense import rule_condense
 from ragbot.errors import ConfigurationError, PermanentError, RagbotError, RetryableError
+from ragbot.generation.citations import cited_numbers, closest_sources, is_model_refusal, keep_markers, snippet
+from ragbot.generation.condense import rule_condense
+from ragbot.generation.prompting import Prompt, build_prompt, estimate_tokens, tokenizer_counter
+from ragbot.generation.routing import AdapterRouting, Route, StaticRouting
 from ragbot.models import Answer, Passage, Question
+from ragbot.observability import metrics
 from ragbot.ports import Generator
-from ragbot.prompting import Prompt, build_prompt, estimate_tokens, tokenizer_counter
-from ragbot.routing import AdapterRouting, Route, StaticRouting
 from ragbot.settings import TgiSettings
 
 __all__ = ["DEGRADED_NOTE", "ServerInfo", "TgiCondenser", "TgiGenerator", "TgiServer"]

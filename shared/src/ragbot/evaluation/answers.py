@@ -21,16 +21,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.backends.extractive import ExtractiveGenerator
 from ragbot.bootstrap import build_chunker
 from ragbot.errors import InputError
 from ragbot.evaluation.metrics import percentile
-from ragbot.flow.answer import answer
-from ragbot.flow.retrieve import Retriever
+from ragbot.flow.generate import answer
+from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.ingestion.pipeline import ingest
 from ragbot.ingestion.sources import open_source
 from ragbot.models import EVERYONE, Answer, Passage, Question
 from ragbot.ports import Embedder
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings
 
 __all__ = ["AnswerRecord", "QAItem", "evaluate_answers", "load_qa", "summarize"]

@@ -16,11 +16,11 @@ from pathlib import Path
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.evaluation.beir import CorpusDoc
 from ragbot.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from ragbot.flow.retrieve import Mode, Retriever
 from ragbot.ingestion.chunk import Chunker
 from ragbot.ingestion.pipeline import ingest_documents
 from ragbot.models import EVERYONE, Document
 from ragbot.ports import DocumentIndex, Embedder
+from ragbot.retrieval.retriever import Mode, Retriever
 from ragbot.settings import RetrievalSettings
 
 __all__ = ["build_beir_index", "evaluate_retrieval", "score_rankings"]

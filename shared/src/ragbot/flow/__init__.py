@@ -9,7 +9,7 @@ In the distributed deployment each bracketed hop runs on its own Celery queue; e
 imported from their modules, not from here.
 """
 
-from ragbot.flow.answer import answer, answer_retrieval, check_citations
-from ragbot.flow.retrieve import RetrievalResult, Retriever, retrieve_question
+from ragbot.flow.generate import answer, answer_retrieval, check_citations
+from ragbot.flow.retrieve import retrieve_question
 
-__all__ = ["RetrievalResult", "Retriever", "answer", "answer_retrieval", "check_citations", "retrieve_question"]
+__all__ = ["answer", "answer_retrieval", "check_citations", "retrieve_question"]

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from ragbot import metrics
-from ragbot.coordination import HopLedger
+from ragbot.backends.redis_state import HopLedger
 from ragbot.errors import RetryableError
-from ragbot.interactions import InteractionRecord, UserHasher, failure_record, outcome_record, status_of
+from ragbot.interactions.records import InteractionRecord, UserHasher, failure_record, outcome_record, status_of
 from ragbot.models import Outcome, Question
+from ragbot.observability import metrics
 from ragbot.ports import InteractionLog, ReplySender
 
 __all__ = ["APOLOGY", "Delivery", "apologize", "deliver"]

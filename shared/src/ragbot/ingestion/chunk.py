@@ -17,9 +17,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ragbot.language.sentences import split_sentences
 from ragbot.models import Chunk, Document
 
-__all__ = ["CHUNKER_VERSION", "Chunker", "approx_tokens", "split_sentences"]
+__all__ = ["CHUNKER_VERSION", "Chunker", "approx_tokens"]
 
 CHUNKER_VERSION = "md-blocks-1"
 """Bump when chunk boundaries change: the index records it, and re-ingestion re-chunks every document."""
@@ -28,7 +29,6 @@ _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _FENCE = re.compile(r"^\s*(```|~~~)")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])")
 
 
 def approx_tokens(text: str) -> int:
@@ -36,11 +36,6 @@ def approx_tokens(text: str) -> int:
     words = _TOKEN.findall(text)
     long_words = sum(1 for w in words if len(w) > 8)
     return len(words) + long_words
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split prose at sentence ends. Abbreviations may cost a split; that only moves a chunk boundary."""
-    return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ragbot.interactions import InteractionRecord
+from ragbot.interactions.records import InteractionRecord
 
 __all__ = ["MIN_EXAMPLES", "Advice", "Finding", "advise", "classify", "evaluation_findings"]
 

@@ -8,7 +8,7 @@ Which records become examples:
     everything else       skipped, and counted by reason in the card (refused, degraded, a follow-up whose thread
                           is not logged, invalid citations, sources changed since, documents not everyone may read)
 
-Each example is the prompt production sends (`ragbot.prompting.build_prompt`, the current PROMPT_VERSION, the
+Each example is the prompt production sends (`ragbot.generation.prompting.build_prompt`, the current PROMPT_VERSION, the
 asker's platform) over the sources as they were shown, resolved from the knowledge store by chunk id and checked
 against the content hash logged with the answer, plus distractors: passages from other documents, the ones the
 keyword leg finds closest to the question first. The sources are shuffled and renumbered, and the target's `[n]`
@@ -38,13 +38,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ragbot.citations import MARKER, MODEL_REFUSAL, cited_numbers, is_model_refusal
 from ragbot.errors import InputError
-from ragbot.interactions import InteractionRecord
+from ragbot.generation.citations import MARKER, MODEL_REFUSAL, cited_numbers, is_model_refusal
+from ragbot.generation.prompting import PROMPT_VERSION, build_prompt, estimate_tokens
+from ragbot.interactions.records import InteractionRecord
+from ragbot.interactions.redact import redact
 from ragbot.models import Chunk, ConversationRef, Passage, Question
 from ragbot.ports import DocumentIndex
-from ragbot.prompting import PROMPT_VERSION, build_prompt, estimate_tokens
-from ragbot.redact import redact
 
 __all__ = [
     "DATASET_FORMAT",

@@ -28,8 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ragbot.citations import MARKER, cited_numbers, is_model_refusal, snippet
 from ragbot.errors import InputError
+from ragbot.generation.citations import MARKER, cited_numbers, is_model_refusal, snippet
 from ragbot.learning.dataset import LoadedDataset
 
 __all__ = ["EVALUATION_FORMAT", "GATED", "Scored", "evaluate_adapter", "gate", "score_answer", "summarize"]

@@ -40,7 +40,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragbot.errors import ConfigurationError, InputError
-from ragbot.interactions import InteractionRecord
+from ragbot.generation.prompting import PROMPT_VERSION
+from ragbot.generation.routing import Route
+from ragbot.interactions.records import InteractionRecord
 from ragbot.learning.artifacts import (
     ADAPTER_CARD,
     CONTENT_FILES,
@@ -50,8 +52,6 @@ from ragbot.learning.artifacts import (
     read_json,
     write_json,
 )
-from ragbot.prompting import PROMPT_VERSION
-from ragbot.routing import Route
 from ragbot.settings import check_adapter_name
 
 __all__ = [

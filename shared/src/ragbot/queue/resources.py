@@ -17,15 +17,15 @@ from typing import Any
 from celery import Task
 
 from ragbot import bootstrap
-from ragbot.condense import Condenser
-from ragbot.coordination import HopLedger
+from ragbot.backends.redis_state import HopLedger
+from ragbot.chat.streaming import PartialSender, Throttle, partial_sender
 from ragbot.errors import PermanentError
-from ragbot.flow.retrieve import Retriever
-from ragbot.interactions import UserHasher
+from ragbot.generation.condense import Condenser
+from ragbot.interactions.records import UserHasher
 from ragbot.models import Question
 from ragbot.ports import DocumentIndex, Embedder, Generator, InteractionLog
+from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings
-from ragbot.streaming import PartialSender, Throttle, partial_sender
 
 __all__ = ["ResourceTask", "Resources", "configure", "current"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ragbot.errors import RetryableError
-from ragbot.interactions import feedback_entry
+from ragbot.interactions.records import feedback_entry
 from ragbot.models import Feedback
 from ragbot.queue.names import TaskName
 from ragbot.queue.resources import ResourceTask

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from ragbot.errors import RetryableError
-from ragbot.flow.answer import answer_retrieval
+from ragbot.flow.generate import answer_retrieval
 from ragbot.models import Outcome, Retrieval
 from ragbot.queue.names import TaskName
 from ragbot.queue.resources import ResourceTask

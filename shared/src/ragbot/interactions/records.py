@@ -1,7 +1,7 @@
 """The interaction log's records: what was asked, by whom (hashed), what was found and answered, and the feedback.
 
 One record per question, written by the reply hop when the answer (or the apology) is delivered, so every hop's
-timings are known; feedback is attached later by question id. Text is redacted (`ragbot.redact`) and platform user
+timings are known; feedback is attached later by question id. Text is redacted (`interactions.redact`) and platform user
 ids are keyed hashes before a record is built, so no store ever sees them in clear. Stores implement
 `ragbot.ports.InteractionLog` (SQLite embedded, Elasticsearch distributed).
 """
@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragbot.interactions.redact import redact
 from ragbot.models import Answer, Feedback, Outcome, Question
-from ragbot.redact import redact
 
 __all__ = [
     "FeedbackEntry",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragbot.errors import ConfigurationError
-from ragbot.ingestion.chunk import split_sentences
+from ragbot.language.sentences import split_sentences
 from ragbot.models import Passage, Question
 
 __all__ = [

@@ -15,9 +15,9 @@ from celery import Celery, chain
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from ragbot import tracing
 from ragbot.errors import InputError, RetryableError
 from ragbot.models import Feedback, Question
+from ragbot.observability import tracing
 from ragbot.queue.names import ChatPlatform, Queue, TaskName, apologize_task, reply_queue, reply_task
 
 __all__ = ["UNAVAILABLE", "Intake", "intake_for", "submit", "submit_feedback"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from ragbot import metrics
-from ragbot.citations import MARKER, REFUSAL, cite, closest_sources, keep_markers
+from ragbot.generation.citations import MARKER, REFUSAL, cite, closest_sources, keep_markers
 from ragbot.models import Answer, Outcome, Passage, Question, Retrieval
+from ragbot.observability import metrics
 from ragbot.ports import Generator
 
 __all__ = ["answer", "answer_retrieval", "check_citations"]
@@ -31,7 +31,7 @@ def answer(
         question: What was asked, by whom.
         passages: Retrieved passages, ranked; passage rank n is cited as `[n]`.
         generator: Writes the text.
-        on_text: Receives the text so far while a streaming generator writes it (see `ragbot.streaming`).
+        on_text: Receives the text so far while a streaming generator writes it (see `ragbot.chat.streaming`).
 
     Returns:
         The checked answer, with `timings_ms["generate"]` set.

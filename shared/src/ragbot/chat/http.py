@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ragbot.coordination import AdmissionGate
+from ragbot.backends.redis_state import AdmissionGate
 
 __all__ = ["add_operations_routes", "serve_until_signalled"]
 
