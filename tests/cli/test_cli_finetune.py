@@ -10,7 +10,8 @@ from pathlib import Path
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.learning.registry import MIN_COMPARED, AdapterRegistry
 from tests.cli.test_cli import ragbot
-from tests.unit.test_adapter_registry import logged, make_adapter
+from tests.unit.test_adapter_registry import make_adapter
+from tests.unit.test_adapter_registry_canary import logged
 
 
 def test_wrong_requests_are_refused_with_one_line(tmp_path: Path) -> None:

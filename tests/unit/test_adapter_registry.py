@@ -1,5 +1,8 @@
-"""The adapter registry: immutable versions, canary, promote and rollback, the values it implies, and the routing
-generate workers follow (through the real TGI backend, against the TGI fake)."""
+"""The adapter registry's store: immutable versions, canary, promote and rollback, and the values it implies.
+
+The routing generate workers follow is in `test_adapter_registry_routing.py`, the canary comparison in
+`test_adapter_registry_canary.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,16 @@ import json
 import os
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
-from pydantic import ValidationError
 
-from ragbot.backends.tgi import TgiGenerator
 from ragbot.errors import InputError
 from ragbot.generation.prompting import PROMPT_VERSION
-from ragbot.interactions.records import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
 from ragbot.learning.artifacts import ADAPTER_CARD, EVALUATION, content_hash, write_json
-from ragbot.learning.registry import MIN_COMPARED, AdapterRegistry, RegistryRouting, RoutingState, compare_canary
-from ragbot.settings import TgiSettings
-from tests.fakes.tgi import FakeTgi
-from tests.unit.builders import answered, asked
-from tests.unit.test_tgi import PASSAGES, Quoting
+from ragbot.learning.registry import AdapterRegistry
 
 BASE = "models/kestrel-8b-instruct"
 
@@ -131,77 +125,6 @@ def test_only_an_evaluated_unchanged_adapter_for_this_release_is_published(
     refused(again, f"already published as {first}")
     refused(make_adapter(tmp_path / "other-base", b"b", base_model="other", against=first), "for base model 'other'")
     assert list(registry.state().versions) == [first]
-
-
-def test_generate_workers_follow_the_registry_without_a_restart(registry: AdapterRegistry, tmp_path: Path) -> None:
-    first = registry.publish(make_adapter(tmp_path / "a1", b"w1"), name="handbook").id
-    canary = registry.publish(make_adapter(tmp_path / "a2", b"w2", against=first), name="handbook", canary=0.5).id
-    questions = [asked(f"slack-Ev{i}") for i in range(40)]
-    with FakeTgi(adapters=(first, canary)) as tgi:
-        settings = TgiSettings(url=tgi.url, routing="registry", served_adapters=(first, canary), deadline_s=5)
-        generator = TgiGenerator(settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0))
-        assert generator.check().adapters == {first, canary}
-        answers = [generator.generate(q, PASSAGES).adapter for q in questions]
-        assert {first, canary} == set(answers) and 8 < answers.count(canary) < 32
-        assert [r["model"] for r in tgi.chat_requests()] == answers  # what was asked is what is recorded
-
-        registry.rollback()  # ends the canary: the very next question goes to the current adapter
-        assert {generator.generate(q, PASSAGES).adapter for q in questions} == {first}
-
-
-def test_a_canary_the_server_does_not_serve_yet_is_skipped_not_degraded(
-    registry: AdapterRegistry, tmp_path: Path
-) -> None:
-    first = registry.publish(make_adapter(tmp_path / "a1", b"w1"), name="handbook").id
-    canary = registry.publish(make_adapter(tmp_path / "a2", b"w2", against=first), name="handbook", canary=1.0 - 1e-9)
-    with FakeTgi(adapters=(first,)) as tgi:
-        settings = TgiSettings(url=tgi.url, routing="registry", served_adapters=(first,), deadline_s=5)
-        generator = TgiGenerator(settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0))
-        before = REGISTRY.get_sample_value("ragbot_canary_skipped_total", {"adapter": canary.id}) or 0.0
-        result = generator.generate(asked("slack-Ev1"), PASSAGES)
-        assert result.adapter == first and result.reason == ""
-        assert REGISTRY.get_sample_value("ragbot_canary_skipped_total", {"adapter": canary.id}) == before + 1
-
-
-def test_a_broken_registry_file_keeps_the_last_good_routing(registry: AdapterRegistry, tmp_path: Path) -> None:
-    routing = RegistryRouting(registry.root, refresh_s=0)
-    assert routing.route().current is None and routing.required() == ()  # nothing published: the base model
-    first = registry.publish(make_adapter(tmp_path / "a1", b"w1"), name="handbook").id
-    assert routing.route().current == first and routing.required() == (first,)
-    registry.file.write_text("{not json")
-    assert routing.route().current == first
-
-
-def test_routing_by_registry_excludes_adapters_in_settings() -> None:
-    with pytest.raises(ValidationError, match="unset tgi.adapter"):
-        TgiSettings(url="http://tgi:8080", routing="registry", adapter="handbook-v3")
-
-
-def logged(qid: str, adapter: str, *, status: str = "answered", down: bool = False, at: datetime) -> InteractionRecord:
-    record = outcome_record(answered(asked(qid, at=at)), hasher=UserHasher("k"), timings_ms={})
-    votes = (FeedbackEntry(user_hash="u", value="down" if down else "up", given_at=at),)
-    return record.model_copy(
-        update={"adapter": adapter, "prompt_version": PROMPT_VERSION, "status": status, "feedback": votes}
-    )
-
-
-def test_the_canary_is_compared_with_the_current_adapter_from_the_log() -> None:
-    since = datetime.now(UTC) - timedelta(days=1)
-    routing = RoutingState(current="handbook-a", canary="handbook-b", fraction=0.5, canary_since=since)
-    later = since + timedelta(hours=1)
-    current = [logged(f"a{i}", "handbook-a", down=i % 10 == 0, at=later) for i in range(60)]
-    assert compare_canary(current[:40], routing)["verdict"] == "too early"  # no canary answers yet
-
-    disliked = [logged(f"b{i}", "handbook-b", down=i % 2 == 0, at=later) for i in range(MIN_COMPARED + 10)]
-    before = [logged(f"old{i}", "handbook-b", down=False, at=since - timedelta(hours=1)) for i in range(50)]
-    worse = compare_canary([*current, *disliked, *before], routing)
-    assert worse["verdict"] == "worse" and worse["worse_on"] == ["down_rate"]
-    assert worse["sides"]["canary"]["answers"] == MIN_COMPARED + 10  # answers before the canary started don't count
-    assert worse["sides"]["canary"]["down_rate"] == 0.5 and worse["sides"]["current"]["down_rate"] == 0.1
-
-    alike = [logged(f"c{i}", "handbook-b", down=i % 10 == 0, at=later) for i in range(60)]
-    assert compare_canary([*current, *alike], routing)["verdict"] == "no worse"
-    assert compare_canary([], RoutingState())["verdict"] == "no canary"
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The adapter registry: immutable adapter versions, which one answers (and which is the canary), and the history.
+"""The adapter store: immutable adapter versions, which one answers (and which is the canary), and the history.
 
 One folder, on the volume the model server reads (Kubernetes: the models volume TGI mounts):
 
@@ -15,7 +15,8 @@ the canary (`--canary F`) or as current; `promote` makes the canary current; `ro
 without one, restores the previous current. Generation workers with `RAGBOT_TGI__ROUTING=registry` follow the
 routing within seconds (`RegistryRouting`). TGI loads adapters at start only (`LORA_ADAPTERS`), so a newly
 published adapter needs the values applied once; the current, the canary and the last two currents stay loaded,
-so promote and rollback need nothing more.
+so promote and rollback need nothing more. What the values say is `deploy`'s; how workers follow the routing is
+`routing`'s.
 
 Writers take an exclusive lock on the folder; registry.json is replaced atomically, so readers never see half.
 """
@@ -23,15 +24,10 @@ Writers take an exclusive lock on the folder; registry.json is replaced atomical
 from __future__ import annotations
 
 import fcntl
-import json
-import logging
-import math
 import os
 import shutil
 import stat
-import threading
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +38,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ragbot.errors import ConfigurationError, InputError
 from ragbot.generation.prompting import PROMPT_VERSION
 from ragbot.generation.routing import Route
-from ragbot.interactions.records import InteractionRecord
 from ragbot.learning.artifacts import (
     ADAPTER_CARD,
     CONTENT_FILES,
@@ -52,25 +47,23 @@ from ragbot.learning.artifacts import (
     read_json,
     write_json,
 )
+from ragbot.learning.registry.deploy import implied_values, write_deploy_files
 from ragbot.settings import check_adapter_name
 
 __all__ = [
+    "KEEP_LOADED",
+    "REGISTRY_FORMAT",
     "AdapterRegistry",
     "AdapterVersion",
-    "RegistryRouting",
+    "Event",
     "RegistryState",
     "RoutingState",
-    "compare_canary",
+    "read_state",
 ]
-
-log = logging.getLogger(__name__)
 
 REGISTRY_FORMAT = "ragbot-registry/1"
 KEEP_LOADED = 2
 """Previous currents kept loaded in TGI, so a rollback needs no restart."""
-MIN_COMPARED = 30
-"""Answers each side needs before the canary comparison judges."""
-_Z = 1.96  # two-sided 95%
 
 
 class _Model(BaseModel):
@@ -105,6 +98,8 @@ class RoutingState(_Model):
 
 
 class Event(_Model):
+    """One change to the routing, as `ragbot finetune status` lists it."""
+
     at: datetime
     action: str
     adapter: str | None = None
@@ -112,6 +107,8 @@ class Event(_Model):
 
 
 class RegistryState(_Model):
+    """Everything registry.json holds: the versions, the routing and the events."""
+
     format: str = REGISTRY_FORMAT
     versions: dict[str, AdapterVersion] = Field(default_factory=dict)
     routing: RoutingState = RoutingState()
@@ -142,7 +139,7 @@ class AdapterRegistry:
 
     def state(self) -> RegistryState:
         """The registry now (empty when nothing was published)."""
-        return _read_state(self.file)
+        return read_state(self.file)
 
     def folder(self, version: str) -> Path:
         return self.root / "versions" / version
@@ -281,17 +278,7 @@ class AdapterRegistry:
 
     def implied(self, state: RegistryState | None = None) -> dict[str, Any]:
         """The chart values and the settings that serve what the registry routes to."""
-        state = state or self.state()
-        loaded = state.loaded()
-        pairs = [{"name": a, "path": f"{self.served_path}/versions/{a}"} for a in loaded]
-        return {
-            "helm": {"tgi": {"loraAdapters": pairs, "adapterRegistry": {"enabled": True}}},
-            "env": {
-                "RAGBOT_TGI__ROUTING": "registry",
-                "RAGBOT_TGI__SERVED_ADAPTERS": json.dumps(loaded),
-                "TGI_LORA_ADAPTERS": ",".join(f"{p['name']}={p['path']}" for p in pairs),
-            },
-        }
+        return implied_values((state or self.state()).loaded(), served_path=self.served_path)
 
     # -- internals ---------------------------------------------------------------------------------------------------
 
@@ -303,7 +290,7 @@ class AdapterRegistry:
             state = self.state()
             yield state
             write_json(self.file, state.model_dump(mode="json"))
-            self._write_implied(state)
+            write_deploy_files(self.root, self.implied(state))
 
     def _make_current(self, state: RegistryState, version: str, now: datetime) -> None:
         routing = state.routing
@@ -326,18 +313,19 @@ class AdapterRegistry:
             raise InputError(f"{adapter_dir} changed while it was being copied: publish again")
         os.replace(staging, target)
 
-    def _write_implied(self, state: RegistryState) -> None:
-        implied = self.implied(state)
-        header = (
-            "# Generated by 'ragbot finetune' from registry.json; apply with: helm upgrade … -f helm-values.yaml\n"
-            "# TGI loads these adapters at start (LORA_ADAPTERS); generate workers follow the registry's routing.\n"
-        )
-        (self.root / "helm-values.yaml").write_text(header + json.dumps(implied["helm"], indent=2) + "\n")
-        env = "".join(f"{key}={value}\n" for key, value in implied["env"].items())
-        (self.root / "adapters.env").write_text("# Generated by 'ragbot finetune' from registry.json\n" + env)
 
+def read_state(path: Path) -> RegistryState:
+    """Read and check a registry.json; a missing file is an empty registry.
 
-def _read_state(path: Path) -> RegistryState:
+    Args:
+        path: The registry.json file.
+
+    Returns:
+        The registry's state.
+
+    Raises:
+        ConfigurationError: The file cannot be read, is not valid, or has another format.
+    """
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -351,123 +339,3 @@ def _read_state(path: Path) -> RegistryState:
     if state.format != REGISTRY_FORMAT:
         raise ConfigurationError(f"the adapter registry {path} has format {state.format!r}, not {REGISTRY_FORMAT!r}")
     return state
-
-
-class RegistryRouting:
-    """`AdapterRouting` from the registry, re-read when registry.json changes (checked every `refresh_s`).
-
-    A registry that cannot be read keeps the last routing that could (and logs why); before any, the base model.
-    """
-
-    def __init__(self, root: Path, *, refresh_s: float = 2.0) -> None:
-        self._file = root / "registry.json"
-        self._refresh_s = refresh_s
-        self._lock = threading.Lock()
-        self._checked = -math.inf
-        self._stamp: tuple[int, int] | None = None
-        self._route = Route()
-
-    def route(self) -> Route:
-        with self._lock:
-            if time.monotonic() - self._checked >= self._refresh_s:
-                self._checked = time.monotonic()
-                self._reload()
-            return self._route
-
-    def required(self) -> tuple[str, ...]:
-        current = self.route().current
-        return (current,) if current else ()
-
-    def _reload(self) -> None:
-        try:
-            info = self._file.stat()
-        except FileNotFoundError:
-            self._stamp, self._route = None, Route()
-            return
-        stamp = (info.st_mtime_ns, info.st_size)
-        if stamp == self._stamp:
-            return
-        try:
-            self._route = _read_state(self._file).routing.route()
-            self._stamp = stamp
-        except ConfigurationError as err:
-            log.error("keeping the last adapter routing: %s", err)
-
-
-# -- canary against current --------------------------------------------------------------------------------------------
-
-
-def compare_canary(records: Iterable[InteractionRecord], routing: RoutingState) -> dict[str, Any]:
-    """The canary's answers against the current adapter's since the canary started, from the interaction log.
-
-    Per side: answers, the share with feedback, the 👎 share of votes, refusals, citation failures. The canary is
-    "worse" on a rate that is higher with 95% confidence (two-proportion z-test), judged once both sides have
-    `MIN_COMPARED` answers.
-    """
-    if not routing.canary or routing.canary_since is None:
-        return {"canary": None, "verdict": "no canary"}
-    sides = {"canary": routing.canary, "current": routing.current or ""}
-    rows: dict[str, list[InteractionRecord]] = {"canary": [], "current": []}
-    for record in records:
-        # Only answers the model wrote count (the extractive fallback records no prompt version).
-        if record.asked_at < routing.canary_since or not record.prompt_version or record.status == "failed":
-            continue
-        for side, adapter in sides.items():
-            if record.adapter == adapter:
-                rows[side].append(record)
-    stats = {side: _side_stats(found) for side, found in rows.items()}
-    enough = all(s["answers"] >= MIN_COMPARED for s in stats.values())
-    worse = []
-    if enough:
-        for rate, base in (("down_rate", "votes"), ("refusal_rate", "answers"), ("citation_failure_rate", "answers")):
-            if _significantly_higher(stats["canary"], stats["current"], rate=rate, base=base):
-                worse.append(rate)
-    verdict = "too early" if not enough else "worse" if worse else "no worse"
-    return {
-        "canary": routing.canary,
-        "current": routing.current or "base",
-        "since": routing.canary_since.isoformat(),
-        "fraction": routing.fraction,
-        "sides": stats,
-        "verdict": verdict,
-        "worse_on": worse,
-        "min_answers": MIN_COMPARED,
-    }
-
-
-def _side_stats(records: list[InteractionRecord]) -> dict[str, Any]:
-    answers = len(records)
-    votes = [f for r in records for f in r.feedback if not f.correction]
-    downs = sum(f.value == "down" for f in votes)
-    refused = sum(r.status == "refused" for r in records)
-    citation_failures = sum(r.usage.get("invalid_citations", 0) > 0 or r.reason == "no valid citation" for r in records)
-
-    def rate(hits: int, total: int) -> float | None:
-        return round(hits / total, 4) if total else None
-
-    return {
-        "answers": answers,
-        "votes": len(votes),
-        "downs": downs,
-        "refused": refused,
-        "citation_failures": citation_failures,
-        "feedback_rate": rate(sum(bool(r.feedback) for r in records), answers),
-        "down_rate": rate(downs, len(votes)),
-        "refusal_rate": rate(refused, answers),
-        "citation_failure_rate": rate(citation_failures, answers),
-    }
-
-
-_COUNTS = {"down_rate": "downs", "refusal_rate": "refused", "citation_failure_rate": "citation_failures"}
-
-
-def _significantly_higher(canary: dict[str, Any], current: dict[str, Any], *, rate: str, base: str) -> bool:
-    n1, n2 = canary[base], current[base]
-    if not n1 or not n2:
-        return False
-    x1, x2 = canary[_COUNTS[rate]], current[_COUNTS[rate]]
-    pooled = (x1 + x2) / (n1 + n2)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if spread == 0:
-        return False
-    return bool((x1 / n1 - x2 / n2) / spread > _Z)
