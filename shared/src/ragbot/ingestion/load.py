@@ -20,7 +20,7 @@ from ragbot.errors import DocumentError, InputError
 from ragbot.ingestion.acl import ACL_SIDECAR, AclRules
 from ragbot.models import Document
 
-__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "discover", "load_document"]
+__all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "discover", "first_h1", "load_document", "normalize_text"]
 
 SUPPORTED_SUFFIXES = frozenset({".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf", ".docx"})
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
@@ -92,10 +92,10 @@ def load_document(file: SourceFile, *, source: str) -> Document:
             text, title = _html_text(decoded)
         elif suffix in {".md", ".markdown"}:
             meta, text = _split_front_matter(decoded)
-            title = meta.pop("title", "") or _first_h1(text)
+            title = meta.pop("title", "") or first_h1(text)
         else:
             text, title = _plain_text(decoded)
-    text = _normalize(text)
+    text = normalize_text(text)
     if not text.strip():
         raise DocumentError("no text to index (empty, or a scanned PDF without a text layer)", path=file.doc_id)
     updated_at = modified or _updated_at(meta.pop("updated", ""), file=file)
@@ -127,7 +127,16 @@ def _decode(raw: bytes, *, path: str) -> str:
         raise DocumentError("text is neither UTF-8 nor Windows-1252", path=path) from err
 
 
-def _normalize(text: str) -> str:
+def normalize_text(text: str) -> str:
+    """Tidy text the way every source yields it.
+
+    Args:
+        text: Light Markdown or plain text, with any line ends.
+
+    Returns:
+        The text with Unix line ends, no-break spaces as spaces, no trailing blanks on a line, at most one empty
+        line in a row, and one final newline.
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ")
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
@@ -145,7 +154,15 @@ def _split_front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, text[match.end() :]
 
 
-def _first_h1(text: str) -> str:
+def first_h1(text: str) -> str:
+    """Find the document title a Markdown text gives itself.
+
+    Args:
+        text: Light Markdown.
+
+    Returns:
+        The text of the first `# ` heading, or "" without one.
+    """
     match = _H1.search(text)
     return match.group(1) if match else ""
 

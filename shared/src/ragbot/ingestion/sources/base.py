@@ -1,0 +1,92 @@
+"""What every source shares: the `Source` protocol, `LoadFailure`, and the checks on a source's name and URL base.
+
+A `Source` yields `Document`s, and a `LoadFailure` for each item it could not load, so that one bad file or line
+never stops an ingest. Every yielded `doc_id` (document or failure) counts as still present when pruning: a file
+that exists but fails to load keeps its previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote, urlsplit
+
+from ragbot.errors import InputError
+from ragbot.models import Document
+
+__all__ = ["LoadFailure", "Source", "check_source_name", "check_url_base", "join_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """An item a source could not load: its id (or, without one, where it is) and why, in one line."""
+
+    doc_id: str
+    reason: str
+
+
+class Source(Protocol):
+    """A stream of documents with a name. `--prune` only removes documents of the same source name."""
+
+    @property
+    def name(self) -> str:
+        """Recorded on every `Document.source`; pruning is scoped to it."""
+        ...
+
+    def items(self) -> Iterator[Document | LoadFailure]:
+        """Yield every document, or a failure in its place; each call reads the source afresh."""
+        ...
+
+
+def check_source_name(name: str | None, *, default: str) -> str:
+    """Check a source name given on the command line.
+
+    Args:
+        name: The name asked for, or None for the default.
+        default: The name a source derives from its path.
+
+    Returns:
+        The name, stripped.
+
+    Raises:
+        InputError: `name` is blank.
+    """
+    if name is None:
+        return default
+    if not name.strip():
+        raise InputError("the source name must not be empty")
+    return name.strip()
+
+
+def check_url_base(url_base: str | None) -> str | None:
+    """Check the base that documents without a URL of their own are linked under.
+
+    Args:
+        url_base: An http(s) URL, or None / "" for no links.
+
+    Returns:
+        The URL, stripped, or None.
+
+    Raises:
+        InputError: `url_base` is not an http(s) URL with a host.
+    """
+    if not url_base:
+        return None
+    parts = urlsplit(url_base.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc or any(c.isspace() for c in url_base.strip()):
+        raise InputError(f"the url base must be an http(s) URL, got {url_base!r}")
+    return url_base.strip()
+
+
+def join_url(base: str, doc_id: str) -> str:
+    """Link a document under a URL base.
+
+    Args:
+        base: A URL base `check_url_base` accepted.
+        doc_id: The document's id, a POSIX path or any other string.
+
+    Returns:
+        `base` and the id, percent-quoted but for its slashes, joined by exactly one slash.
+    """
+    return base.rstrip("/") + "/" + quote(doc_id.lstrip("/"), safe="/")
