@@ -26,6 +26,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "RAGBOT_ELASTICSEARCH__ALIAS": settings.alias,
         "RAGBOT_ELASTICSEARCH__REPLICAS": "0",
         "RAGBOT_DIRECTORY__PATH": str(REPO / "examples" / "principals.json"),
+        # With Elasticsearch the built-in key of the interaction log's user hash is refused.
+        "RAGBOT_INTERACTIONS__USER_HASH_KEY": "cli-elasticsearch-test-key",
     }
     done = ragbot("ingest", str(HANDBOOK), "--json", data_dir=Path("unused"), settings=env)
     assert done.returncode == 0, done.stderr
@@ -80,6 +82,17 @@ def test_forget_removes_a_document_at_once(cluster: dict[str, str]) -> None:
     assert "hr/leave-policy.md" not in {p["doc_id"] for p in json.loads(out)["passages"]}
     code, _, err = cli(cluster, "forget", "--doc", "hr/leave-policy.md")
     assert code == 1 and "not in the index: hr/leave-policy.md" in err
+
+
+def test_forget_user_refuses_the_built_in_user_hash_key(cluster: dict[str, str]) -> None:
+    without_key = {k: v for k, v in cluster.items() if k != "RAGBOT_INTERACTIONS__USER_HASH_KEY"}
+    code, out, err = cli(without_key, "forget", "--user", "slack:U1", "--json")
+    assert code != 0 and out == ""
+    assert err.splitlines() == [err.strip()]
+    assert err.startswith("ragbot: error: RAGBOT_INTERACTIONS__USER_HASH_KEY") and "openssl rand -hex 32" in err
+    code, out, err = cli(cluster, "forget", "--user", "slack:U1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["users"] == {"slack:U1": 0}
 
 
 def test_the_embedded_store_has_no_versions_to_roll_back(tmp_path: Path) -> None:

@@ -52,7 +52,8 @@ def test_the_compose_file_resolves_with_and_without_profiles() -> None:
 
 
 def test_a_missing_password_is_an_error_not_an_empty_string(tmp_path: Path) -> None:
-    (tmp_path / "empty.env").write_text("")
+    # Only the password is missing: compose reports one missing variable, in no fixed order.
+    (tmp_path / "empty.env").write_text("RAGBOT_INTERACTIONS__USER_HASH_KEY=change-me\n")
     done = subprocess.run(
         [str(COMPOSE), "--env-file", str(tmp_path / "empty.env"), "config", "-q"],
         cwd=REPO,
@@ -62,6 +63,23 @@ def test_a_missing_password_is_an_error_not_an_empty_string(tmp_path: Path) -> N
         check=False,
     )
     assert "required variable ELASTIC_PASSWORD is missing a value" in done.stderr
+
+
+def test_a_missing_user_hash_key_is_an_error_not_the_built_in_key(tmp_path: Path) -> None:
+    # The built-in key is refused with Elasticsearch: compose says so at `up`, not the reply workers at each answer.
+    (tmp_path / "no-key.env").write_text("ELASTIC_PASSWORD=change-me\n")
+    done = subprocess.run(
+        [str(COMPOSE), "--env-file", str(tmp_path / "no-key.env"), "config", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("RAGBOT_", "ELASTIC_"))},
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "required variable RAGBOT_INTERACTIONS__USER_HASH_KEY is missing a value" in done.stderr
+    assert "openssl rand -hex 32" in done.stderr
+    assert "RAGBOT_INTERACTIONS__USER_HASH_KEY=change-me" in (REPO / ".env.example").read_text().splitlines()
 
 
 def test_every_ragbot_service_is_hardened_health_checked_and_waits_for_what_it_needs() -> None:
@@ -111,11 +129,35 @@ def test_the_dockerfile_keeps_its_promises() -> None:
     assert re.search(r'^ENTRYPOINT \["ragbot"\]$', runtime, re.M)
 
 
-def test_env_example_lists_every_setting() -> None:
+def _env_example() -> Any:
     sys.path.insert(0, str(REPO / "deploy"))
     try:
         import env_example
     finally:
         sys.path.pop(0)
+    return env_example
+
+
+def test_env_example_lists_every_setting() -> None:
+    env_example = _env_example()
     assert (REPO / ".env.example").read_text() == env_example.render(), "run python deploy/env_example.py"
     assert "ELASTIC_PASSWORD=change-me" in env_example.render()
+
+
+def test_the_configuration_reference_is_generated_from_the_settings() -> None:
+    env_example = _env_example()
+    text = (REPO / "docs" / "CONFIGURATION.md").read_text()
+    assert text.count(env_example.MARKER) == 1, "docs/CONFIGURATION.md lost its marker"
+    intro, reference = text.split(env_example.MARKER)
+    assert intro.startswith("# Configuration\n") and "/run/secrets/ragbot/" in intro  # the hand-written part stays
+    assert text == env_example.render_configuration(text), "run python deploy/env_example.py"
+    assert env_example.main(["--check"]) == 0
+    # Every variable .env.example lists is in the reference, with a description, in its group's section.
+    settings_part = env_example.render().split("\n# --- ragbot\n", 1)[1]
+    variables = re.findall(r"^#? ?(RAGBOT_[A-Z0-9_]+)=", settings_part, re.M)
+    assert len(variables) > 100
+    for variable in variables:
+        (row,) = [line for line in reference.splitlines() if line.startswith(f"| `{variable}` |")]
+        assert len(row.split(" | ")[-1]) > 12, variable
+    assert "## interactions: `RAGBOT_INTERACTIONS__*`" in reference
+    assert "| `RAGBOT_INTERACTIONS__USER_HASH_KEY` | built in |" in reference

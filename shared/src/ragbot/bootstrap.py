@@ -138,7 +138,7 @@ def open_interaction_log(settings: Settings) -> Iterator[InteractionLog]:
 
 
 def build_user_hasher(settings: Settings) -> UserHasher:
-    return UserHasher(settings.interactions.user_hash_key.get_secret_value())
+    return UserHasher(settings.user_hash_key())
 
 
 def build_redis(settings: RedisSettings) -> redis.Redis:
