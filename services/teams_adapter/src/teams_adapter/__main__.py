@@ -49,9 +49,8 @@ def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission]:
         gate=gate,
         limiter=gate,
         cache=gate,
-        # Teams redelivers an activity within minutes; an hour covers every retry it makes.
         policy=AdmissionPolicy(
-            dedupe_ttl_s=3600,
+            dedupe_ttl_s=teams.dedupe_ttl_s,
             user_per_minute=settings.limits.user_per_minute,
             place_per_minute=settings.limits.channel_per_minute,
             prompt_when_empty=False,
