@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from ragbot.backends.elasticsearch_index import ElasticsearchIndex, connect  # noqa: E402
+from ragbot.backends.elasticsearch import ElasticsearchIndex, connect  # noqa: E402
 from ragbot.ingestion.chunk import Chunker  # noqa: E402
 from ragbot.ingestion.pipeline import ingest_documents  # noqa: E402
 from ragbot.settings import ElasticsearchSettings  # noqa: E402

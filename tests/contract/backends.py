@@ -19,7 +19,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch
 
-from ragbot.backends.elasticsearch_index import ElasticsearchIndex
+from ragbot.backends.elasticsearch import ElasticsearchIndex
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.ports import DocumentIndex
 from ragbot.settings import ElasticsearchSettings

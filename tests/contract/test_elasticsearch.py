@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
-from ragbot.backends.elasticsearch_index import ElasticsearchIndex, connect
+from ragbot.backends.elasticsearch import ElasticsearchIndex, connect
 from ragbot.errors import ConfigurationError, IndexMismatchError, RetryableError
 from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.ports import Vectors

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch
 
-from ragbot.backends.elasticsearch_interactions import ElasticsearchInteractionLog
+from ragbot.backends.elasticsearch import ElasticsearchInteractionLog
 from ragbot.backends.sqlite_interactions import SqliteInteractionLog
 from ragbot.bootstrap import build_interaction_log
 from ragbot.interactions.records import UserHasher, correction_entry, failure_record, feedback_entry, outcome_record

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ragbot.backends.elasticsearch_index import translate_errors
+from ragbot.backends.elasticsearch.client import created, if_found, translate_errors
 from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class ElasticsearchInteractionLog:
     """`InteractionLog` on Elasticsearch 8.x/9.x; creates its two indices on first use.
 
     Args:
-        client: The official client (see `elasticsearch_index.connect`); closed by `close()`.
+        client: The official client (see `client.connect`); closed by `close()`.
         index: Name of the records index; feedback goes to `{index}-feedback`.
         shards, replicas: For the indices this log creates.
     """
@@ -97,11 +97,8 @@ class ElasticsearchInteractionLog:
 
     @translate_errors
     def get(self, question_id: str) -> InteractionRecord | None:
-        from elasticsearch import NotFoundError
-
-        try:
-            found = self._es.get(index=self._records, id=question_id, source_includes=["record"])
-        except NotFoundError:
+        found = if_found(self._es.get, index=self._records, id=question_id, source_includes=["record"])
+        if found is None:
             return None
         record = InteractionRecord.model_validate(found["_source"]["record"])
         return self._with_feedback([record])[0]
@@ -144,21 +141,17 @@ class ElasticsearchInteractionLog:
 
     @translate_errors
     def _ensure(self, name: str, mappings: dict[str, Any], *, shards: int, replicas: int) -> None:
-        from elasticsearch import BadRequestError
-
         if self._es.indices.exists(index=name):
             # Fields added by a newer ragbot are added to the mapping (additive changes only; strict mapping).
             self._es.indices.put_mapping(index=name, properties=mappings["properties"])
             return
-        try:
-            self._es.indices.create(
-                index=name,
-                mappings=mappings,
-                settings={"number_of_shards": shards, "number_of_replicas": replicas},
-            )
-        except BadRequestError as err:
-            if err.error != "resource_already_exists_exception":  # another worker created it first: fine
-                raise
+        # Another worker may create it between the check and this call: that is fine.
+        created(
+            self._es.indices.create,
+            index=name,
+            mappings=mappings,
+            settings={"number_of_shards": shards, "number_of_replicas": replicas},
+        )
 
     def _refresh(self) -> None:
         self._es.indices.refresh(index=f"{self._records},{self._feedback}")
