@@ -62,6 +62,7 @@ lint: install-dev
 	$(BIN)/ruff check shared services tests bench deploy
 	$(BIN)/ruff format --check shared services tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: install-dev
 	$(BIN)/ruff format shared services tests bench deploy
