@@ -7,7 +7,7 @@
              question
 
 Sources are numbered by their retrieval rank, so `[n]` in the answer is checked against the same numbers
-(`flow.answer.check_citations`). Source text cannot close the sources block or forge a source heading: such
+(`flow.generate.check_citations`). Source text cannot close the sources block or forge a source heading: such
 sequences are defused before they are packed, so instructions planted in a document stay inside the data.
 
 Tokens are counted by the served model's tokenizer when one is given (`tokenizer_counter`), else estimated at
