@@ -163,7 +163,7 @@ def hops(env: dict[str, str], work: Path, *, n: int) -> dict[str, Any]:
     os.environ.update(env)
     from slack_sdk import WebClient
 
-    from ragbot.bootstrap import build_chunker
+    from ragbot.bootstrap import Context, build_chunker
     from ragbot.flow.generate import answer_retrieval
     from ragbot.flow.reply import deliver
     from ragbot.flow.retrieve import retrieve_question
@@ -171,12 +171,11 @@ def hops(env: dict[str, str], work: Path, *, n: int) -> dict[str, Any]:
     from ragbot.models import ConversationRef, Question
     from ragbot.queue.celery_app import create_celery_app
     from ragbot.queue.producer import submit
-    from ragbot.queue.resources import Resources
     from ragbot.settings import Settings
-    from slack_adapter.reply import SlackReplySender
+    from slack_adapter.senders import SlackReplySender
 
     settings = Settings()
-    resources = Resources(settings)
+    resources = Context(settings)
     ingest(
         [open_source(REPO / "examples" / "handbook")],
         index=resources.index,

@@ -4,9 +4,9 @@
     python bench/generation.py --only overhead --answers 200
     python bench/generation.py --only concurrency --latency 1.0 --concurrency 1,8,32,64
 
-overhead     `TgiGenerator` answers the same question from 8 handbook-sized passages, N times, against a TGI
+overhead     `ModelAnswerer` (TGI backend) answers one question from 8 handbook-sized passages, N times, against a TGI
              fake with no added latency, JSON and streamed. Per answer: the generate hop's total
-             (`flow.answer.answer`: prompt packing, the request, the citation check) against the time spent waiting
+             (`flow.generate.answer`: prompt packing, the request, the citation check) against the time spent waiting
              on the server (the answer's `timings_ms.model`); for streams also the relay (a callback receiving the
              growing text, as the chat adapters' relays do). The difference is ragbot's own work.
 concurrency  The fake answers after a fixed latency (a GPU server's time to write an answer); C threads of one
@@ -38,8 +38,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from tests.fakes.hash_embedder import HashEmbedder  # noqa: E402
 
 from common import fake_in_process, percentile, results_header, save  # noqa: E402
-from ragbot.backends.tgi import TgiGenerator  # noqa: E402
-from ragbot.flow.generate import answer  # noqa: E402
+from ragbot.bootstrap import build_model_answerer  # noqa: E402
+from ragbot.flow.generate import ModelAnswerer, answer  # noqa: E402
 from ragbot.generation.extractive import ExtractiveGenerator  # noqa: E402
 from ragbot.models import Chunk, Passage, Question  # noqa: E402
 from ragbot.settings import AnswerSettings, TgiSettings  # noqa: E402
@@ -92,9 +92,9 @@ def passages() -> list[Passage]:
     return out
 
 
-def generator(url: str) -> TgiGenerator:
+def generator(url: str) -> ModelAnswerer:
     fallback = ExtractiveGenerator(embedder=HashEmbedder(), settings=AnswerSettings())
-    return TgiGenerator(TgiSettings(url=url, deadline_s=120, timeout_s=60), fallback=fallback)
+    return build_model_answerer(TgiSettings(url=url, deadline_s=120, timeout_s=60), fallback=fallback)
 
 
 def question(i: int) -> Question:
@@ -135,7 +135,7 @@ def overhead(n: int) -> dict[str, Any]:
     return rows
 
 
-def _streamed(gen: TgiGenerator, i: int, found: list[Passage], relayed: list[str]) -> Any:
+def _streamed(gen: ModelAnswerer, i: int, found: list[Passage], relayed: list[str]) -> Any:
     from ragbot.flow.generate import check_citations
 
     started = time.perf_counter()

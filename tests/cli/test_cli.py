@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ragbot.backends.tgi import DEGRADED_NOTE
+from ragbot.texts import DEGRADED_NOTE
 from tests.conftest import HANDBOOK
 from tests.fakes.pdf import make_pdf
 from tests.fakes.tgi import FakeTgi

@@ -1,7 +1,7 @@
 """A `ragbot worker` whose retrieval uses the hashing embedder instead of the model (and may be slowed down).
 
 Run as `python -m tests.e2e.worker_process --queues … [--embed-delay S]` with the usual RAGBOT_* environment.
-This is the worker entry point with one collaborator passed in, the way `Resources` is designed to be used;
+This is the worker entry point with one collaborator passed in, the way the worker's `Context` is designed to be used;
 the queue, the tasks, the index, Redis and the platform clients are the real ones.
 """
 
@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Sequence
 
+from ragbot.bootstrap import Context, platform_senders
 from ragbot.observability.logs import configure_logging
 from ragbot.ports import Vectors
-from ragbot.queue.resources import Resources
 from ragbot.settings import Settings
 from ragbot_worker.__main__ import main
 from tests.fakes.hash_embedder import HashEmbedder
@@ -50,7 +50,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         queues=args.queues.split(","),
         pool="prefork",
         concurrency=args.concurrency,
-        resources=lambda: Resources(settings, embedder=embedder),
+        context=lambda: Context(settings, embedder=embedder, platforms=platform_senders()),
     )
 
 

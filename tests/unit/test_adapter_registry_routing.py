@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
-from ragbot.backends.tgi import TgiGenerator
+from ragbot.bootstrap import build_model_answerer
 from ragbot.learning.registry import AdapterRegistry, RegistryRouting
 from ragbot.settings import TgiSettings
 from tests.fakes.tgi import FakeTgi
@@ -35,7 +35,9 @@ def test_generate_workers_follow_the_registry_without_a_restart(registry: Adapte
     questions = [asked(f"slack-Ev{i}") for i in range(40)]
     with FakeTgi(adapters=(first, canary)) as tgi:
         settings = TgiSettings(url=tgi.url, routing="registry", served_adapters=(first, canary), deadline_s=5)
-        generator = TgiGenerator(settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0))
+        generator = build_model_answerer(
+            settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0)
+        )
         assert generator.check().adapters == {first, canary}
         answers = [generator.generate(q, PASSAGES).adapter for q in questions]
         assert {first, canary} == set(answers) and 8 < answers.count(canary) < 32
@@ -52,7 +54,9 @@ def test_a_canary_the_server_does_not_serve_yet_is_skipped_not_degraded(
     canary = registry.publish(make_adapter(tmp_path / "a2", b"w2", against=first), name="handbook", canary=1.0 - 1e-9)
     with FakeTgi(adapters=(first,)) as tgi:
         settings = TgiSettings(url=tgi.url, routing="registry", served_adapters=(first,), deadline_s=5)
-        generator = TgiGenerator(settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0))
+        generator = build_model_answerer(
+            settings, fallback=Quoting(), routing=RegistryRouting(registry.root, refresh_s=0)
+        )
         before = REGISTRY.get_sample_value("ragbot_canary_skipped_total", {"adapter": canary.id}) or 0.0
         result = generator.generate(asked("slack-Ev1"), PASSAGES)
         assert result.adapter == first and result.reason == ""

@@ -1,8 +1,8 @@
 from ragbot.flow.generate import answer, check_citations
-from ragbot.generation.citations import REFUSAL
 from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.models import Answer, Question
 from ragbot.settings import AnswerSettings
+from ragbot.texts import REFUSAL
 from tests.fakes.hash_embedder import HashEmbedder
 from tests.unit.builders import passage
 

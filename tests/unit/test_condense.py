@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.backends.tgi import TgiCondenser
+from ragbot.bootstrap import build_model_server
 from ragbot.flow.retrieve import retrieve_question
-from ragbot.generation.condense import RuleCondenser, rule_condense
+from ragbot.generation.condense import ModelCondenser, RuleCondenser, rule_condense
 from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.models import Question, Turn
 from ragbot.retrieval.retriever import Retriever
@@ -48,7 +48,7 @@ def tgi() -> Iterator[FakeTgi]:
 
 
 def test_the_model_rewrites_a_follow_up_from_the_thread(tgi: FakeTgi) -> None:
-    condensed = TgiCondenser(TgiSettings(url=tgi.url)).condense(follow_up("and for contractors?"))
+    condensed = ModelCondenser(build_model_server(TgiSettings(url=tgi.url))).condense(follow_up("and for contractors?"))
     assert condensed == "How many days of annual leave do contractors get?"
     [request] = tgi.chat_requests()
     roles = [m["role"] for m in request["messages"]]
@@ -59,7 +59,7 @@ def test_the_model_rewrites_a_follow_up_from_the_thread(tgi: FakeTgi) -> None:
 
 
 def test_the_rule_stands_in_when_the_model_fails_or_rambles(tgi: FakeTgi) -> None:
-    condenser = TgiCondenser(TgiSettings(url=tgi.url))
+    condenser = ModelCondenser(build_model_server(TgiSettings(url=tgi.url)))
     tgi.fail_next(503, error_type="unhealthy", error="Service Unavailable")
     assert condenser.condense(follow_up("and for contractors?")) == f"{ASKED.text} and for contractors?"
     tgi.responder = lambda request: "Contractors are covered by their agency. " * 20

@@ -9,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from ragbot.backends.redis_state import AdmissionGate, HopLedger
+from ragbot.backends.redis_state import RedisAdmission, RedisHopLedger
 
 URL = "redis://127.0.0.1:6379/12"
 
@@ -25,7 +25,7 @@ def client() -> Iterator[redis.Redis]:
 
 def test_first_delivery_and_rate_limits(client: redis.Redis) -> None:
     async def scenario() -> tuple[list[bool], list[int], int]:
-        gate = AdmissionGate(redis.asyncio.Redis.from_url(URL))
+        gate = RedisAdmission(redis.asyncio.Redis.from_url(URL))
         try:
             seen = [await gate.first_delivery("slack-event", "Ev1", ttl_s=60) for _ in range(3)]
             waits = [await gate.retry_after("user", "U1", limit=2, window_s=30) for _ in range(3)]
@@ -41,7 +41,7 @@ def test_first_delivery_and_rate_limits(client: redis.Redis) -> None:
 
 
 def test_a_reply_is_claimed_once_and_released_on_failure(client: redis.Redis) -> None:
-    ledger = HopLedger(client)
+    ledger = RedisHopLedger(client)
     assert ledger.claim("reply", "q1", lease_s=30) == "claimed"
     assert ledger.claim("reply", "q1", lease_s=30) == "busy"
     ledger.release("reply", "q1")
@@ -51,6 +51,6 @@ def test_a_reply_is_claimed_once_and_released_on_failure(client: redis.Redis) ->
 
 
 def test_deliveries_are_counted_per_task(client: redis.Redis) -> None:
-    ledger = HopLedger(client)
+    ledger = RedisHopLedger(client)
     assert [ledger.deliveries("q1:retrieve:0", ttl_s=60) for _ in range(3)] == [1, 2, 3]
     assert ledger.deliveries("q2:retrieve:0", ttl_s=60) == 1

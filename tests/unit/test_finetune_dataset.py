@@ -11,12 +11,13 @@ import pytest
 
 from ragbot.backends.embedded_index import EmbeddedIndex
 from ragbot.errors import InputError
-from ragbot.generation.citations import MODEL_REFUSAL, cite, cited_numbers
+from ragbot.generation.citations import cite, cited_numbers
 from ragbot.generation.prompting import build_prompt
 from ragbot.ingestion import Chunker, ingest, open_source
 from ragbot.interactions.records import FeedbackEntry, InteractionRecord, UserHasher, outcome_record
 from ragbot.learning.dataset import DatasetOptions, DatasetTooSmall, build_dataset, load_dataset
 from ragbot.models import Answer, ConversationRef, Outcome, Passage, Question
+from ragbot.texts import MODEL_REFUSAL
 from tests.fakes.hash_embedder import HashEmbedder
 
 HASHER = UserHasher("k")

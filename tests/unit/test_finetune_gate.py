@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ragbot.generation.citations import MODEL_REFUSAL
 from ragbot.learning.dataset import LoadedDataset
 from ragbot.learning.evaluate import GATED, evaluate_adapter, gate, score_answer, summarize
+from ragbot.texts import MODEL_REFUSAL
 
 
 def row(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ragbot.chat.streaming import TYPING, Throttle, partial_sender
+from ragbot.bootstrap import platform_senders
+from ragbot.chat.streaming import TYPING, Throttle
 from ragbot.models import ConversationRef
+from ragbot.ports import PartialSender
 from ragbot.settings import Settings
 
 WHERE = ConversationRef(platform="slack", channel="C1", thread="1.0", message="2.0")
@@ -55,6 +57,12 @@ def test_after_a_refused_update_nothing_more_is_tried() -> None:
     clock.now += 5
     throttle("Staff get 25 days of annual leave")
     assert throttle.failed and shown.texts == []
+
+
+def partial_sender(platform: str, settings: Settings) -> PartialSender | None:
+    """What a worker's composition root finds for `platform` (its `ragbot.platforms` entry point)."""
+    factory = platform_senders([platform]).get(platform)
+    return factory(settings).partials if factory is not None else None
 
 
 def test_each_platform_decides_where_partial_answers_are_shown() -> None:

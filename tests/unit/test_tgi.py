@@ -13,12 +13,13 @@ from huggingface_hub import constants, get_session
 from huggingface_hub.errors import OfflineModeIsEnabled
 from prometheus_client import REGISTRY
 
-from ragbot.backends.tgi import DEGRADED_NOTE, TgiGenerator
+from ragbot.bootstrap import build_model_answerer
 from ragbot.errors import ConfigurationError
-from ragbot.flow.generate import answer
+from ragbot.flow.generate import ModelAnswerer, answer
 from ragbot.interactions.records import status_of
 from ragbot.models import Answer, Passage, Question
 from ragbot.settings import TgiSettings
+from ragbot.texts import DEGRADED_NOTE
 from tests.fakes.tgi import FakeTgi
 from tests.unit.builders import passage
 
@@ -44,9 +45,9 @@ def tgi() -> Iterator[FakeTgi]:
         yield server
 
 
-def generator(url: str, **settings: object) -> TgiGenerator:
+def generator(url: str, **settings: object) -> ModelAnswerer:
     values: dict[str, object] = {"url": url, "deadline_s": 5, "timeout_s": 2, **settings}
-    return TgiGenerator(TgiSettings.model_validate(values), fallback=Quoting())
+    return build_model_answerer(TgiSettings.model_validate(values), fallback=Quoting())
 
 
 def tokens(kind: str) -> float:
@@ -164,10 +165,12 @@ def test_the_canary_gets_its_fraction_stably_and_every_answer_names_its_adapter(
         canary_fraction=0.25,
         served_adapters=("handbook-v3", "handbook-v4"),
     )
-    picks = [canary.server.adapter_for(f"slack-Ev{i}") for i in range(2000)]
+    picks = [canary.routing.route().adapter_for(f"slack-Ev{i}") for i in range(2000)]
     assert 0.2 < picks.count("handbook-v4") / len(picks) < 0.3
-    assert [canary.server.adapter_for(f"slack-Ev{i}") for i in range(50)] == picks[:50]  # a retry keeps its adapter
-    chosen = canary.server.adapter_for(QUESTION.question_id)
+    assert [canary.routing.route().adapter_for(f"slack-Ev{i}") for i in range(50)] == picks[
+        :50
+    ]  # a retry keeps its adapter
+    chosen = canary.routing.route().adapter_for(QUESTION.question_id)
     assert canary.generate(QUESTION, PASSAGES).adapter == chosen == tgi.chat_requests()[-1]["model"]
 
 

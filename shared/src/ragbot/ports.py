@@ -5,11 +5,18 @@ DocumentIndex   chunks + vectors, two search legs, ACL-filtered
                 (embedded SQLite FTS5 + NumPy; Elasticsearch)
 VersionedIndex  an index with versions behind an alias: build a new one, switch atomically, roll back
                 (Elasticsearch)
-Generator       question + passages → Answer   (extractive answerer; TGI later)
+Generator       question + passages → Answer   (the extractive answerer; `flow.generate.ModelAnswerer` over a
+                TextGenerator)
+TextGenerator   chat messages → text and token usage, streamed through a callback, within a deadline
+                (TGI / vLLM / SGLang through huggingface_hub)
 InteractionLog  redacted records of questions, outcomes and feedback
                 (SQLite embedded; Elasticsearch distributed)
 ReplySender     delivers an answer, an apology or a notice to the conversation a question came from
                 (Slack Web API, Teams Bot Connector)
+PartialSender   shows an answer while the model writes it (Slack edits, Teams streaming), or declines
+DeliveryGate    first delivery of an event or activity, shared by every replica          (Redis SET NX EX)
+RateLimiter     requests per user and per place in a window, shared by every replica     (Redis counters)
+HopLedger       a hop with a visible effect (the reply) happens once per question         (Redis leases)
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -26,18 +33,30 @@ from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 from ragbot.models import Answer, Chunk, ConversationRef, Document, Outcome, Passage, Question
 
 __all__ = [
+    "ChatMessage",
+    "Completion",
+    "DeliveryGate",
     "DocumentIndex",
     "Embedder",
     "Generator",
+    "HopLedger",
     "IndexInfo",
     "IndexStats",
     "IndexVersion",
     "IndexedDocument",
     "InteractionLog",
+    "LedgerState",
     "LegResult",
+    "LookupCache",
+    "ModelInfo",
+    "PartialSender",
+    "PartialStream",
+    "PlatformSenders",
+    "RateLimiter",
     "ReplySender",
     "ServerSideFusion",
     "StoredDocument",
+    "TextGenerator",
     "Vectors",
     "VersionedIndex",
 ]
@@ -283,4 +302,135 @@ class ReplySender(Protocol):
 
     def send_notice(self, conversation: ConversationRef, text: str) -> None:
         """Tell the conversation something plain (an apology, a limit reached), replacing any progress indicator."""
+        ...
+
+
+class PartialStream(Protocol):
+    """One answer being shown as it is written. `show` replaces the previous partial and may raise on any failure."""
+
+    @property
+    def handle(self) -> str:
+        """What the final message needs to close the stream ("" when nothing does)."""
+        ...
+
+    def show(self, text: str) -> None: ...
+
+
+class PartialSender(Protocol):
+    """A platform's way of showing partial answers. Implementations live with their adapter (services/*)."""
+
+    def open(self, conversation: ConversationRef) -> PartialStream | None:
+        """A stream into `conversation`, or None where partial answers are not shown there."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSenders:
+    """What a chat platform's service supplies to the workers: how to reply, and how to show partial answers."""
+
+    reply: ReplySender
+    partials: PartialSender | None = None
+
+
+ChatMessage = Mapping[str, str]
+"""One message of a chat prompt: `{"role": "system" | "user" | "assistant", "content": ...}`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What a model server says about itself, and the adapters it serves."""
+
+    model_id: str
+    max_input_tokens: int
+    max_total_tokens: int
+    version: str
+    adapters: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A model's text and its token usage (`prompt_tokens`, `completion_tokens`, `truncated_by_length`)."""
+
+    text: str
+    usage: Mapping[str, int]
+
+
+class TextGenerator(Protocol):
+    """A model server: chat messages in, text and usage out. Errors are ragbot's (`RetryableError` when waiting
+    may help, `ConfigurationError` for refused credentials, `PermanentError` for a refused request)."""
+
+    def info(self, *, refresh: bool = False) -> ModelInfo:
+        """The server's model, token limits and served adapters (cached; `refresh` asks again now)."""
+        ...
+
+    def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        adapter: str | None,
+        max_tokens: int,
+        temperature: float,
+        timeout_s: float,
+        deadline_s: float,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
+        """One completion. With `on_text`, stream and call it with the text so far as it grows.
+
+        Args:
+            messages: The prompt.
+            adapter: The LoRA adapter to answer with (None: the base model).
+            max_tokens: The most tokens to write.
+            temperature: Sampling temperature.
+            timeout_s: The most one request may wait for the server.
+            deadline_s: Seconds from now after which a stream still being written is abandoned.
+            on_text: Receives the text so far while it streams.
+        """
+        ...
+
+
+class DeliveryGate(Protocol):
+    """Drops repeated deliveries of one event (Slack retries, repeated Teams activities), for every replica."""
+
+    async def first_delivery(self, kind: str, key: str, *, ttl_s: int) -> bool:
+        """True the first time `(kind, key)` is seen within `ttl_s`; False for every repeat."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Counts requests per key in a window, for every replica."""
+
+    async def retry_after(self, scope: str, key: str, *, limit: int, window_s: int = 60) -> int:
+        """Count one request for `scope:key`; 0 when within `limit` per window, else the seconds to wait."""
+        ...
+
+
+class LookupCache(Protocol):
+    """Short-lived answers to slow lookups (a person's principals, a channel's kind), for every replica."""
+
+    async def cached(self, key: str) -> str | None: ...
+
+    async def cache(self, key: str, value: str, *, ttl_s: int) -> None: ...
+
+
+LedgerState = Literal["claimed", "done", "busy"]
+
+
+class HopLedger(Protocol):
+    """Once-only bookkeeping for hops whose effect is visible (posting a reply).
+
+    A hop first `claim`s its question with a lease: a second delivery while the first is working sees "busy", and
+    after `finish` every later delivery sees "done". If the worker dies mid-way the lease runs out and a redelivery
+    may claim it again, so nothing is lost and nothing is said twice.
+    """
+
+    def claim(self, hop: str, question_id: str, *, lease_s: int) -> LedgerState: ...
+
+    def finish(self, hop: str, question_id: str, *, keep_s: int) -> None: ...
+
+    def release(self, hop: str, question_id: str) -> None:
+        """Give up a claim without finishing (the hop failed and will be retried)."""
+        ...
+
+    def deliveries(self, task_id: str, *, ttl_s: int) -> int:
+        """Count one more start of the task with this id; how many starts there have been."""
         ...

@@ -534,6 +534,9 @@ class TeamsSettings(_Section):
         description="Login authority the bot gets its outbound token from; override together with the metadata URL.",
     )
     token_issuer: str | None = Field(None, description="Expected issuer of inbound tokens (sovereign clouds, tests).")
+    dedupe_ttl_s: int = Field(
+        3600, ge=60, le=7 * 86_400, description="Seconds an activity id is remembered, to drop Teams' redeliveries."
+    )
     card_fallback: bool = Field(
         False,
         description=(

@@ -20,10 +20,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ragbot.access.directory import PrincipalsDirectory
-from ragbot.backends.redis_state import AdmissionGate
+from ragbot.backends.redis_state import RedisAdmission
 from ragbot.bootstrap import build_async_redis, build_directory
 from ragbot.chat.http import serve_until_signalled
 from ragbot.errors import ConfigurationError
+from ragbot.flow.receive import AdmissionPolicy
 from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.queue.producer import intake_for
@@ -37,7 +38,7 @@ __all__ = ["build_service", "main"]
 log = logging.getLogger("slack_adapter")
 
 
-def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, object]:
+def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission, object]:
     """Everything the adapter needs, from settings: (aiohttp app, Redis gate, Bolt app)."""
     slack = settings.slack
     if slack.bot_token is None:
@@ -57,20 +58,25 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate, o
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],
     )
-    gate = AdmissionGate(build_async_redis(settings.redis))
+    gate = RedisAdmission(build_async_redis(settings.redis))
     celery = create_celery_app(settings, name="ragbot-slack")
 
     access = SlackAccess(
         client=client,
-        gate=gate,
+        cache=gate,
         directory=build_directory(settings) or PrincipalsDirectory({}),
         settings=slack,
     )
     bolt = build_app(
         settings=slack,
-        limits=settings.limits,
+        policy=AdmissionPolicy(
+            dedupe_ttl_s=slack.dedupe_ttl_s,
+            user_per_minute=settings.limits.user_per_minute,
+            place_per_minute=settings.limits.channel_per_minute,
+        ),
         client=client,
         gate=gate,
+        limiter=gate,
         access=access,
         intake=intake_for(celery, expires_s=settings.queue.expires_s),
         socket_mode=slack.app_token is not None,
@@ -88,7 +94,7 @@ def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000) -> int:
 
 
 async def _serve(
-    web_app: web.Application, gate: AdmissionGate, bolt: object, *, settings: Settings, host: str, port: int
+    web_app: web.Application, gate: RedisAdmission, bolt: object, *, settings: Settings, host: str, port: int
 ) -> None:
     socket_handler: Any = None
     app_token = settings.slack.app_token

@@ -19,8 +19,8 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ragbot.access.directory import PrincipalsDirectory
-from ragbot.backends.redis_state import AdmissionGate
 from ragbot.models import EVERYONE
+from ragbot.ports import LookupCache
 from ragbot.settings import SlackSettings
 
 __all__ = ["ChannelKind", "SlackAccess"]
@@ -34,7 +34,7 @@ class SlackAccess:
 
     Args:
         client: The adapter's Web API client.
-        gate: Redis, for the lookup cache.
+        cache: Where lookups are kept for a few minutes (shared by every replica).
         directory: Groups by email; without one, a person's principals are `*` and `user:<email>`.
         settings: Channel overrides and the member cap.
     """
@@ -43,12 +43,12 @@ class SlackAccess:
         self,
         *,
         client: AsyncWebClient,
-        gate: AdmissionGate,
+        cache: LookupCache,
         directory: PrincipalsDirectory | None,
         settings: SlackSettings,
     ) -> None:
         self._client = client
-        self._gate = gate
+        self._cache = cache
         self._directory = directory
         self._settings = settings
 
@@ -56,7 +56,7 @@ class SlackAccess:
         """ "im", "channel" (public), "group" (private) or "mpim"; `hint` is the event's own channel_type."""
         if hint in ("im", "channel", "group", "mpim"):
             return hint
-        cached = await self._gate.cached(f"slack:kind:{channel}")
+        cached = await self._cache.cached(f"slack:kind:{channel}")
         if cached:
             return cached
         info: Any = (await self._client.conversations_info(channel=channel))["channel"]
@@ -69,7 +69,7 @@ class SlackAccess:
             if info.get("is_private") or info.get("is_group")
             else "channel"
         )
-        await self._gate.cache(f"slack:kind:{channel}", kind, ttl_s=_CACHE_S)
+        await self._cache.cache(f"slack:kind:{channel}", kind, ttl_s=_CACHE_S)
         return kind
 
     async def principals(self, *, channel: str, kind: ChannelKind, user: str) -> tuple[str, ...]:
@@ -94,14 +94,14 @@ class SlackAccess:
     async def user_principals(self, user: str, *, skip_bots: bool = False) -> tuple[str, ...]:
         """`*`, `user:<email>` and the directory's groups for a Slack user; () for a bot when `skip_bots`."""
         key = f"slack:principals:{user}"
-        cached = await self._gate.cached(key)
+        cached = await self._cache.cached(key)
         if cached is not None:
             found = tuple(json.loads(cached))
         else:
             info: Any = (await self._client.users_info(user=user))["user"]
             email = "" if info.get("is_bot") else str((info.get("profile") or {}).get("email") or "")
             found = () if info.get("is_bot") else self._for_email(email)
-            await self._gate.cache(key, json.dumps(found), ttl_s=_CACHE_S)
+            await self._cache.cache(key, json.dumps(found), ttl_s=_CACHE_S)
         if not found and not skip_bots:
             return (EVERYONE,)
         return found

@@ -3,9 +3,9 @@
 Bolt verifies every HTTP request's signature, acknowledges events before the listener runs (well within Slack's
 3 seconds), and drops the bot's own messages. On top of that, in this order:
 
-    dedupe       a redelivered event (Slack retries, X-Slack-Retry-Num) is dropped by event_id (Redis SET NX EX)
-    filter       other bots, edits and system messages are ignored; channels outside the allowlist get a polite no
-    limit        per-user and per-channel rate limits, shared by every replica through Redis
+    filter       other bots, edits and system messages are ignored
+    admit        `ragbot.flow.receive.admit`: dedupe by event_id, the channel allowlist, empty and over-long
+                 questions, per-user and per-channel rate limits (the same admission as every platform)
     access       who may read what (the asker's principals, or the channel's); if Slack cannot tell us, we say so
     progress     a placeholder message in the thread, which the reply hop later replaces with the answer; if Slack
                  will not take it, the question goes on and the answer is posted in the thread instead
@@ -25,16 +25,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ragbot.backends.redis_state import AdmissionGate
+from ragbot import texts
 from ragbot.errors import RetryableError
+from ragbot.flow.receive import Admission, AdmissionPolicy, Arrival, IntakeResult, admit, count
 from ragbot.models import MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
 from ragbot.observability import metrics
-from ragbot.queue.producer import UNAVAILABLE, Intake
-from ragbot.settings import LimitSettings, SlackSettings
+from ragbot.ports import DeliveryGate, RateLimiter
+from ragbot.queue.producer import Intake
+from ragbot.settings import SlackSettings
 from slack_adapter.access import SlackAccess
 from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text
 
@@ -42,21 +43,14 @@ __all__ = ["build_app"]
 
 log = logging.getLogger(__name__)
 
-NOT_HERE = "I'm not enabled in this channel. Ask me in a direct message, or ask an admin to add this channel."
-EMPTY = "Ask me a question after the mention, e.g. “@ragbot how many vacation days do I get?”"
-TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
-NO_ACCESS_CHECK = (
-    "Sorry, I couldn't check which documents you may read (Slack didn't answer in time), so I haven't searched. "
-    "Please ask again in a minute."
-)
-
 
 def build_app(
     *,
     settings: SlackSettings,
-    limits: LimitSettings,
+    policy: AdmissionPolicy,
     client: AsyncWebClient,
-    gate: AdmissionGate,
+    gate: DeliveryGate,
+    limiter: RateLimiter,
     access: SlackAccess,
     intake: Intake,
     socket_mode: bool = False,
@@ -64,10 +58,11 @@ def build_app(
     """The Bolt app with ragbot's listeners. Every collaborator is passed in (a test passes local servers).
 
     Args:
-        settings: Slack settings (signing secret, allowlist, history depth, dedupe window).
-        limits: Rate limits per user and per channel.
+        settings: Slack settings (signing secret, allowlist, history depth).
+        policy: The admission's dedupe window and rate limits.
         client: Web API client with the bot token (its `base_url` may point at a proxy or a test server).
-        gate: Redis-backed dedupe and rate limits.
+        gate: Drops redelivered events.
+        limiter: Rate limits per user and per channel.
         access: Resolves the principals a question is searched with.
         intake: Queues questions and feedback.
         socket_mode: Requests arrive over Socket Mode (no signature to verify).
@@ -82,8 +77,9 @@ def build_app(
         url_verification_enabled=True,
         raise_error_for_unhandled_request=False,
     )
-    handler = _Handler(settings=settings, limits=limits, client=client, gate=gate, access=access, intake=intake)
-    app.middleware(handler.dedupe)
+    handler = _Handler(
+        settings=settings, policy=policy, client=client, gate=gate, limiter=limiter, access=access, intake=intake
+    )
     app.event("app_mention")(handler.on_mention)
     app.event("message")(handler.on_message)
     app.command("/ask")(handler.on_command)
@@ -97,39 +93,21 @@ class _Handler:
         self,
         *,
         settings: SlackSettings,
-        limits: LimitSettings,
+        policy: AdmissionPolicy,
         client: AsyncWebClient,
-        gate: AdmissionGate,
+        gate: DeliveryGate,
+        limiter: RateLimiter,
         access: SlackAccess,
         intake: Intake,
     ) -> None:
         self._settings = settings
-        self._limits = limits
+        self._policy = policy
         self._client = client
         self._gate = gate
+        self._limiter = limiter
         self._access = access
         self._intake = intake
         self._identity: tuple[str | None, str | None] | None = None
-
-    # -- middleware -------------------------------------------------------------------------------------------
-
-    async def dedupe(
-        self, body: dict[str, Any], context: Any, next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        event_id = body.get("event_id")
-        if event_id:
-            try:
-                first = await self._gate.first_delivery("slack-event", str(event_id), ttl_s=self._settings.dedupe_ttl_s)
-            except Exception:  # Redis down: let the listener tell the asker, rather than drop the question
-                log.warning("dedupe unavailable", exc_info=True, extra={"event_id": event_id})
-                context["ragbot_gate_down"] = True
-                first = True
-            if not first:
-                metrics.INTAKE.labels(platform="slack", result="duplicate").inc()
-                log.info("duplicate delivery dropped", extra={"event_id": event_id})
-                return BoltResponse(status=200, body="")
-        await next()
-        return None
 
     # -- listeners --------------------------------------------------------------------------------------------
 
@@ -149,7 +127,7 @@ class _Handler:
         user, channel = str(command.get("user_id", "")), str(command.get("channel_id", ""))
         text = " ".join(str(command.get("text") or "").split())
         if not text:
-            await self._ephemeral(channel, user, None, EMPTY)
+            await self._ephemeral(channel, user, None, texts.EMPTY)
             return
         try:
             # A slash command's text is seen by nobody else: post it, and answer in its thread.
@@ -158,11 +136,11 @@ class _Handler:
             )
         except SlackApiError as err:
             log.warning("could not post the /ask question: %s", err.response.get("error"))
-            await self._ephemeral(channel, user, None, NOT_HERE)
+            await self._ephemeral(channel, user, None, texts.NOT_HERE)
             return
         except Exception:  # a timeout: Slack is slow, not saying no
             log.warning("could not post the /ask question", exc_info=True)
-            await self._ephemeral(channel, user, None, UNAVAILABLE)
+            await self._ephemeral(channel, user, None, texts.UNAVAILABLE)
             return
         event = {"user": user, "channel": channel, "text": text, "ts": posted["ts"]}
         trigger = str(command.get("trigger_id") or posted["ts"])
@@ -189,11 +167,10 @@ class _Handler:
             await asyncio.to_thread(self._intake.feedback, feedback)
         except Exception:
             log.warning("feedback not recorded", exc_info=True, extra={"question_id": question_id})
-            await self._ephemeral(channel, user, thread, "Sorry, I couldn't record your feedback just now.")
+            await self._ephemeral(channel, user, thread, texts.FEEDBACK_FAILED)
             return
         metrics.FEEDBACK.labels(platform="slack", value=value).inc()
-        thanks = "Thanks, glad it helped." if value == "up" else "Thanks for telling me; this helps improve answers."
-        await self._ephemeral(channel, user, thread, thanks)
+        await self._ephemeral(channel, user, thread, texts.feedback_thanks(value))
 
     # -- the path of a question -------------------------------------------------------------------------------
 
@@ -213,38 +190,27 @@ class _Handler:
         bot_user_id, bot_id = await self._bot_identity(context)
         if not user or not channel or event.get("bot_id"):
             return self._count("ignored")
-        if context.get("ragbot_gate_down"):
-            await self._say(channel, thread, UNAVAILABLE)
-            return self._count("enqueue_failed")
         allowed = self._settings.allowed_channels
-        if allowed and channel not in allowed and not channel.startswith("D"):
-            await self._ephemeral(channel, user, thread, NOT_HERE)
-            return self._count("not_allowed")
-        text = question_text(str(event.get("text") or ""), bot_user_id=bot_user_id)
-        if not text:
-            await self._ephemeral(channel, user, thread, EMPTY)
-            return self._count("rejected")
-        if len(text) > MAX_QUESTION_CHARS:
-            await self._say(channel, thread, TOO_LONG)
-            return self._count("rejected")
-        try:
-            wait = await self._rate_limited(user, channel)
-        except Exception:
-            log.warning("rate limiter unavailable", exc_info=True)
-            await self._say(channel, thread, UNAVAILABLE)
-            return self._count("enqueue_failed")
-        if wait:
-            await self._ephemeral(
-                channel, user, thread, f"You're asking faster than I can answer. Please try again in {wait} seconds."
-            )
-            return self._count("rate_limited")
-
+        arrival = Arrival(
+            platform="slack",
+            delivery_kind="slack-event",
+            delivery_id=str(body.get("event_id") or ""),
+            user=user,
+            place="" if channel.startswith("D") else channel,
+            text=question_text(str(event.get("text") or ""), bot_user_id=bot_user_id),
+            allowed=not allowed or channel in allowed or channel.startswith("D"),
+        )
+        admission = await admit(arrival, gate=self._gate, limiter=self._limiter, policy=self._policy)
+        if not admission.accepted:
+            await self._tell(admission, channel=channel, user=user, thread=thread)
+            return self._count(admission.result)
+        text = arrival.text
         try:
             kind = await self._access.channel_kind(channel, hint=kind_hint)
             principals = await self._access.principals(channel=channel, kind=kind, user=user)
         except Exception:  # Slack errors, timeouts, Redis: without principals we must not search at all
             log.warning("could not resolve principals", exc_info=True, extra={"channel": channel})
-            await self._say(channel, thread, NO_ACCESS_CHECK)
+            await self._say(channel, thread, texts.NO_ACCESS_CHECK)
             return self._count("lookup_failed")
         history = await self._history(channel, thread, ts, bot_user_id, bot_id) if thread != ts else ()
         progress = await self._progress(channel, thread)
@@ -268,9 +234,9 @@ class _Handler:
         except RetryableError:
             log.warning("could not enqueue", exc_info=True, extra={"question_id": question.question_id})
             if progress:
-                await self._update(channel, progress, UNAVAILABLE)
+                await self._update(channel, progress, texts.UNAVAILABLE)
             else:
-                await self._say(channel, thread, UNAVAILABLE)
+                await self._say(channel, thread, texts.UNAVAILABLE)
             return self._count("enqueue_failed")
         metrics.INTAKE_SECONDS.labels(platform="slack").observe(time.perf_counter() - started)
         log.info("question queued", extra={"question_id": question.question_id, "platform": "slack"})
@@ -285,11 +251,14 @@ class _Handler:
             return ""
         return str(posted["ts"])
 
-    async def _rate_limited(self, user: str, channel: str) -> int:
-        wait = await self._gate.retry_after("slack-user", user, limit=self._limits.user_per_minute)
-        if wait or channel.startswith("D"):
-            return wait
-        return await self._gate.retry_after("slack-channel", channel, limit=self._limits.channel_per_minute)
+    async def _tell(self, admission: Admission, *, channel: str, user: str, thread: str) -> None:
+        notice = admission.notice
+        if notice is None:
+            return
+        if notice.private:
+            await self._ephemeral(channel, user, thread, notice.text)
+        else:
+            await self._say(channel, thread, notice.text)
 
     async def _history(self, channel: str, thread: str, ts: str, bot_user_id: str | None, bot_id: str | None) -> Any:
         limit = self._settings.history_turns
@@ -328,5 +297,5 @@ class _Handler:
             log.warning("could not post an ephemeral notice", exc_info=True, extra={"channel": channel})
 
     @staticmethod
-    def _count(result: str) -> None:
-        metrics.INTAKE.labels(platform="slack", result=result).inc()
+    def _count(result: IntakeResult) -> None:
+        count("slack", result)

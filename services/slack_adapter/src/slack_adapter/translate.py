@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ragbot import texts
 from ragbot.models import Citation, Outcome, Turn
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "render_notice",
 ]
 
-PLACEHOLDER = ":hourglass_flowing_sand: Looking through the documents…"
+PLACEHOLDER = f":hourglass_flowing_sand: {texts.PROGRESS}"
 FEEDBACK_UP = "ragbot_feedback_up"
 FEEDBACK_DOWN = "ragbot_feedback_down"
 MAX_BLOCKS = 50

@@ -16,9 +16,10 @@ from aiohttp import web
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
 from ragbot.access.directory import PrincipalsDirectory
-from ragbot.backends.redis_state import AdmissionGate
+from ragbot.backends.redis_state import RedisAdmission
 from ragbot.bootstrap import build_async_redis, build_directory
 from ragbot.chat.http import serve_until_signalled
+from ragbot.flow.receive import AdmissionPolicy
 from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.queue.producer import intake_for
@@ -32,7 +33,7 @@ __all__ = ["build_service", "main"]
 log = logging.getLogger("teams_adapter")
 
 
-def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate]:
+def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission]:
     """Everything the adapter needs, from settings: (aiohttp app, Redis gate).
 
     Raises:
@@ -41,14 +42,21 @@ def build_service(settings: Settings) -> tuple[web.Application, AdmissionGate]:
     teams = settings.teams
     config = sdk_config(teams)
     client = build_async_redis(settings.redis)
-    gate = AdmissionGate(client)
+    gate = RedisAdmission(client)
     celery = create_celery_app(settings, name="ragbot-teams")
 
     bot = RagBot(
         gate=gate,
+        limiter=gate,
+        cache=gate,
+        policy=AdmissionPolicy(
+            dedupe_ttl_s=teams.dedupe_ttl_s,
+            user_per_minute=settings.limits.user_per_minute,
+            place_per_minute=settings.limits.channel_per_minute,
+            prompt_when_empty=False,
+        ),
         answers=client,
         directory=build_directory(settings) or PrincipalsDirectory({}),
-        limits=settings.limits,
         intake=intake_for(celery, expires_s=settings.queue.expires_s),
         tenant_id=teams.tenant_id if teams.app_type != "MultiTenant" else None,
     )
@@ -66,7 +74,7 @@ def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3978) -> int:
     return 0
 
 
-async def _serve(web_app: web.Application, gate: AdmissionGate, *, host: str, port: int) -> None:
+async def _serve(web_app: web.Application, gate: RedisAdmission, *, host: str, port: int) -> None:
     await serve_until_signalled(web_app, name="teams adapter", host=host, port=port, on_stopping=(gate.close,))
 
 

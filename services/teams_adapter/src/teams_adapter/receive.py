@@ -3,9 +3,10 @@
 The HTTP layer (server.py) has authenticated the request before anything here runs. Then, for a message:
 
     feedback     an Adaptive Card button press (a message whose `value` is ours) is feedback, not a question
-    filter       other bots, other tenants (when a tenant is configured) and empty messages are ignored
-    dedupe       a redelivered activity is dropped by its id (Redis SET NX EX), so Teams' retries answer once
-    limit        per-user, and per-conversation in channels and group chats, shared by every replica through Redis
+    filter       other bots and other tenants (when a tenant is configured) are ignored
+    admit        `ragbot.flow.receive.admit`: dedupe by activity id (Teams' retries answer once), empty messages
+                 ignored, over-long questions refused, per-user and (in channels and group chats) per-conversation
+                 rate limits — the same admission as every platform
     progress     a typing indicator at once; the answer follows as a proactive message from the reply worker
     principals   personal chat: the asker's (email → directory); channels and group chats: public documents only
     enqueue      retrieve → generate → reply.teams; if the queue is unreachable the asker is told at once
@@ -28,22 +29,21 @@ from botbuilder.core import ActivityHandler, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity, ActivityTypes
 
+from ragbot import texts
 from ragbot.access.directory import PrincipalsDirectory
-from ragbot.backends.redis_state import AdmissionGate
 from ragbot.errors import RetryableError
-from ragbot.models import EVERYONE, MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
+from ragbot.flow.receive import AdmissionPolicy, Arrival, IntakeResult, admit, count
+from ragbot.models import EVERYONE, ConversationRef, Feedback, Question
 from ragbot.observability import metrics
-from ragbot.queue.producer import UNAVAILABLE, Intake
-from ragbot.settings import LimitSettings
+from ragbot.ports import DeliveryGate, LookupCache, RateLimiter
+from ragbot.queue.producer import Intake
 from teams_adapter.answers import question_for_answer
 from teams_adapter.translate import FeedbackValue, card_feedback, invoke_feedback, question_text
 
-__all__ = ["DEDUPE_TTL_S", "RagBot"]
+__all__ = ["RagBot"]
 
 log = logging.getLogger(__name__)
 
-TOO_LONG = f"That question is too long for me (over {MAX_QUESTION_CHARS} characters). Could you shorten it?"
-DEDUPE_TTL_S = 3600
 _CACHE_S = 300
 _FEEDBACK_INVOKE = "message/submitAction"
 
@@ -52,10 +52,12 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
     """ragbot's Teams bot. Every collaborator is passed in; a test passes local servers.
 
     Args:
-        gate: Redis-backed dedupe, rate limits and the principals cache.
+        gate: Drops redelivered activities.
+        limiter: Rate limits per user and per conversation.
+        cache: Caches a person's principals for a few minutes.
+        policy: The admission's dedupe window and limits.
         answers: The asyncio Redis client holding answer id → question id (see `teams_adapter.answers`).
         directory: Email → principals for personal chats.
-        limits: Rate limits per user and per conversation.
         intake: Queues questions and feedback.
         tenant_id: When set, activities from any other Teams tenant are ignored.
     """
@@ -63,18 +65,22 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
     def __init__(
         self,
         *,
-        gate: AdmissionGate,
+        gate: DeliveryGate,
+        limiter: RateLimiter,
+        cache: LookupCache,
+        policy: AdmissionPolicy,
         answers: redis.asyncio.Redis,
         directory: PrincipalsDirectory,
-        limits: LimitSettings,
         intake: Intake,
         tenant_id: str | None = None,
     ) -> None:
         super().__init__()
         self._gate = gate
+        self._limiter = limiter
+        self._cache = cache
+        self._policy = policy
         self._answers = answers
         self._directory = directory
-        self._limits = limits
         self._intake = intake
         self._tenant_id = tenant_id.lower() if tenant_id else None
 
@@ -89,43 +95,31 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
         if clicked is not None:
             value, question_id = clicked
             if not await self._record_feedback(question_id, user=user, value=value, comment=""):
-                await self._say(turn_context, "Sorry, I couldn't record your feedback just now.")
+                await self._say(turn_context, texts.FEEDBACK_FAILED)
             return
         if not user or getattr(sender, "role", None) == "bot" or user.startswith("28:"):
             return self._count("ignored")  # bots (including this one) never ask questions
         if not self._tenant_allowed(activity):
             log.warning("activity from another tenant ignored", extra={"activity_id": activity.id})
             return self._count("not_allowed")
-        if activity.id:
-            try:
-                first = await self._gate.first_delivery("teams-activity", str(activity.id), ttl_s=DEDUPE_TTL_S)
-            except Exception:  # Redis down: nothing can be queued either; say so rather than go quiet
-                log.warning("dedupe unavailable", exc_info=True, extra={"activity_id": activity.id})
-                await self._say(turn_context, UNAVAILABLE)
-                return self._count("enqueue_failed")
-            if not first:
-                log.info("duplicate delivery dropped", extra={"activity_id": activity.id})
-                return self._count("duplicate")
         recipient = getattr(activity.recipient, "id", None)
-        text = question_text(activity.text or "", entities=_entities(activity), bot_id=recipient)
-        if not text:
-            return self._count("ignored")
-        if len(text) > MAX_QUESTION_CHARS:
-            await self._say(turn_context, TOO_LONG)
-            return self._count("rejected")
         kind = str(getattr(activity.conversation, "conversation_type", None) or "personal")
-        try:
-            wait = await self._rate_limited(activity, user=getattr(sender, "aad_object_id", None) or user, kind=kind)
-        except Exception:
-            log.warning("rate limiter unavailable", exc_info=True)
-            await self._say(turn_context, UNAVAILABLE)
-            return self._count("enqueue_failed")
-        if wait:
-            await self._say(
-                turn_context, f"You're asking faster than I can answer. Please try again in {wait} seconds."
-            )
-            return self._count("rate_limited")
-
+        # A channel's threads share the channel's budget: the conversation id is "<channel>;messageid=<root>".
+        place = "" if kind == "personal" else str(activity.conversation.id).split(";", 1)[0]
+        arrival = Arrival(
+            platform="teams",
+            delivery_kind="teams-activity",
+            delivery_id=str(activity.id or ""),
+            user=str(getattr(sender, "aad_object_id", None) or user),
+            place=place,
+            text=question_text(activity.text or "", entities=_entities(activity), bot_id=recipient),
+        )
+        admission = await admit(arrival, gate=self._gate, limiter=self._limiter, policy=self._policy)
+        if not admission.accepted:
+            if admission.notice is not None:  # Teams shows nothing to one member only: every notice is said
+                await self._say(turn_context, admission.notice.text)
+            return self._count(admission.result)
+        text = arrival.text
         await self._typing(turn_context)
         principals = await self._principals(turn_context, kind=kind)
         reference = TurnContext.get_conversation_reference(activity)
@@ -148,7 +142,7 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
             await asyncio.to_thread(self._intake.submit, question)
         except RetryableError:
             log.warning("could not enqueue", exc_info=True, extra={"question_id": question.question_id})
-            await self._say(turn_context, UNAVAILABLE)
+            await self._say(turn_context, texts.UNAVAILABLE)
             return self._count("enqueue_failed")
         metrics.INTAKE_SECONDS.labels(platform="teams").observe(time.perf_counter() - started)
         log.info("question queued", extra={"question_id": question.question_id, "platform": "teams"})
@@ -202,15 +196,6 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
         tenant = (data.get("tenant") or {}).get("id")
         return isinstance(tenant, str) and tenant.lower() == self._tenant_id
 
-    async def _rate_limited(self, activity: Activity, *, user: str, kind: str) -> int:
-        wait: int = await self._gate.retry_after("teams-user", user, limit=self._limits.user_per_minute)
-        if wait or kind == "personal":
-            return wait
-        # A channel's threads share the channel's budget: the conversation id is "<channel>;messageid=<root>".
-        place = str(activity.conversation.id).split(";", 1)[0]
-        limited: int = await self._gate.retry_after("teams-channel", place, limit=self._limits.channel_per_minute)
-        return limited
-
     async def _principals(self, turn_context: TurnContext, *, kind: str) -> tuple[str, ...]:
         """Channels and group chats see only public documents (others read the answer); a personal chat the asker's."""
         if kind != "personal":
@@ -219,7 +204,7 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
         user = str(getattr(sender, "aad_object_id", None) or sender.id)
         key = f"teams:principals:{user}"
         try:
-            cached = await self._gate.cached(key)
+            cached = await self._cache.cached(key)
         except Exception:
             cached = None
         if cached is not None:
@@ -229,7 +214,7 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
             return (EVERYONE,)  # not cached: the next question tries the lookup again
         found = self._directory.principals_for(email)
         try:
-            await self._gate.cache(key, json.dumps(found), ttl_s=_CACHE_S)
+            await self._cache.cache(key, json.dumps(found), ttl_s=_CACHE_S)
         except Exception:
             log.debug("principals cache unavailable", exc_info=True)
         return found
@@ -258,8 +243,8 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
             log.warning("could not post a notice", exc_info=True)
 
     @staticmethod
-    def _count(result: str) -> None:
-        metrics.INTAKE.labels(platform="teams", result=result).inc()
+    def _count(result: IntakeResult) -> None:
+        count("teams", result)
 
 
 def _entities(activity: Activity) -> list[dict[str, Any]]:

@@ -1,8 +1,10 @@
 """`ragbot worker [--queues retrieve,generate,reply.slack,reply.teams,feedback]`: the Celery workers.
 
 One command for every hop; a deployment runs one worker per role by choosing queues (the retrieval worker takes
-`retrieve`, the generation worker `generate`, each adapter's reply worker `reply.<platform>` and `feedback`). Only the
-task modules of the chosen queues are imported, so a generation worker never loads torch.
+`retrieve`, the generation worker `generate`, each adapter's reply worker `reply.<platform>` and `feedback`). This is
+the worker's composition root: it registers the tasks of the chosen queues, finds the installed chat platforms'
+senders (`ragbot.platforms` entry points), and gives each process one `ragbot.bootstrap.Context`, built from
+settings on first use; collaborators load lazily, so a generation worker never loads torch.
 
 Processes: prefork by default (the retrieval model is loaded once per child, after the fork, in
 `worker_process_init`). Health: probe files (`ragbot_worker.probes`). Metrics: Prometheus on
@@ -12,25 +14,25 @@ Processes: prefork by default (the retrieval model is loaded once per child, aft
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ragbot.errors import ConfigurationError, InputError
+from ragbot.errors import InputError
 from ragbot.settings import Settings
 
 __all__ = ["ALL_QUEUES", "main", "parse_queues"]
 
 log = logging.getLogger("ragbot.worker")
 
+_CORE_QUEUES = ("retrieve", "generate", "feedback")
 ALL_QUEUES = ("retrieve", "generate", "reply.slack", "reply.teams", "feedback")
+"""Every queue of a standard installation (the reply queues of the platforms ragbot ships)."""
 
 
 def parse_queues(value: str | Sequence[str] | None) -> list[str]:
@@ -39,10 +41,21 @@ def parse_queues(value: str | Sequence[str] | None) -> list[str]:
         return list(ALL_QUEUES)
     names = value.split(",") if isinstance(value, str) else list(value)
     queues = list(dict.fromkeys(n.strip() for n in names if n.strip()))
-    unknown = [q for q in queues if q not in ALL_QUEUES]
+    known = _known_queues()
+    unknown = [q for q in queues if q not in known]
     if unknown or not queues:
-        raise InputError(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(ALL_QUEUES)}")
+        raise InputError(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; choose from {','.join(known)}")
     return queues
+
+
+def _known_queues() -> tuple[str, ...]:
+    """The core queues and a reply queue per chat platform, shipped or installed."""
+    from ragbot.bootstrap import platform_senders
+
+    platforms = dict.fromkeys([q.removeprefix("reply.") for q in ALL_QUEUES if q.startswith("reply.")])
+    platforms.update(dict.fromkeys(platform_senders()))
+    core = [q for q in ALL_QUEUES if q in _CORE_QUEUES]
+    return (*core[:2], *(f"reply.{p}" for p in platforms), *core[2:])
 
 
 def main(
@@ -52,7 +65,7 @@ def main(
     pool: str = "prefork",
     concurrency: int | None = None,
     loglevel: str = "INFO",
-    resources: Callable[[], Any] | None = None,
+    context: Callable[[], Any] | None = None,
 ) -> int:
     """Run a worker until it is stopped (SIGTERM: finish the current tasks, then exit). Returns its exit code.
 
@@ -62,9 +75,12 @@ def main(
         pool: Celery pool: prefork, threads or solo.
         concurrency: Processes or threads (default: `worker.concurrency`, 0 meaning one per CPU).
         loglevel: Celery's log level.
-        resources: Builds the per-process `Resources` (default: from settings); tests pass fakes this way.
+        context: Builds a process's `Context` (default: from settings); tests pass collaborators in this way.
     """
-    chosen = parse_queues(queues) if queues is not None else _installed(ALL_QUEUES)
+    from ragbot.bootstrap import Context, platform_senders
+
+    platforms = platform_senders()
+    chosen = parse_queues(queues) if queues is not None else _installed(platforms)
     # Celery logs every task's return value at INFO: ours hold questions and answers, which logs must never carry.
     logging.getLogger("celery.app.trace").setLevel(logging.WARNING)
     probe_dir = settings.worker.probe_dir or settings.data_dir / "probes"
@@ -74,21 +90,22 @@ def main(
 
     from ragbot.observability.tracing import configure_tracing, shutdown_tracing
     from ragbot.queue.celery_app import create_celery_app
-    from ragbot.queue.resources import Resources, configure, current
+    from ragbot.queue.tasks import ProcessContext, attach_context, register_tasks
     from ragbot_worker import probes
 
     if "generate" in chosen:
         _check_model_server(settings)
-    modules = _task_modules(chosen)
-    app = create_celery_app(settings, include=modules, name="ragbot-worker")
-    configure(resources or (lambda: Resources(settings)))
+    app = create_celery_app(settings, name="ragbot-worker")
+    register_tasks(app, queues=chosen, platforms=platforms)
+    process = ProcessContext(context or (lambda: Context(settings, platforms=platforms)))
+    attach_context(app, process)
     probes.install(app, probe_dir)
     warm_retrieval = "retrieve" in chosen
 
     @worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
     def _warm(**_: Any) -> None:
         configure_tracing(settings.tracing, service="worker")  # per child: exporters do not survive a fork
-        current().warm(retrieval=warm_retrieval)
+        process.get().warm(retrieval=warm_retrieval)
 
     @worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
     def _process_gone(pid: int | None = None, **_: Any) -> None:
@@ -104,7 +121,7 @@ def main(
     if pool != "prefork":  # no children: this process answers, and traces
         configure_tracing(settings.tracing, service="worker")
     if pool == "solo":
-        current().warm(retrieval=warm_retrieval)
+        process.get().warm(retrieval=warm_retrieval)
     log.info("worker consuming %s with %s×%s", ",".join(chosen), pool, workers)
     worker = app.Worker(
         queues=chosen,
@@ -123,22 +140,14 @@ def main(
     return int(worker.exitcode or 0)
 
 
-def _installed(queues: Sequence[str]) -> list[str]:
-    """The queues whose task modules are importable here: "all queues" means all this installation can serve."""
-    registered = {ep.name: ep.value for ep in entry_points(group="ragbot.queues")}
-    found = [q for q in queues if q in registered and importlib.util.find_spec(registered[q]) is not None]
-    skipped = sorted(set(queues) - set(found))
+def _installed(platforms: Mapping[str, object]) -> list[str]:
+    """ "All queues": the core ones and the reply queue of every chat platform installed here."""
+    found = [q for q in ALL_QUEUES if q in _CORE_QUEUES or q.removeprefix("reply.") in platforms]
+    found += [f"reply.{p}" for p in platforms if f"reply.{p}" not in found]
+    skipped = sorted(set(ALL_QUEUES) - set(found))
     if skipped:
-        log.warning("not consuming %s: their task modules are not installed", ",".join(skipped))
+        log.warning("not consuming %s: their chat services are not installed", ",".join(skipped))
     return found
-
-
-def _task_modules(queues: Sequence[str]) -> list[str]:
-    registered = {ep.name: ep.value for ep in entry_points(group="ragbot.queues")}
-    missing = [q for q in queues if q not in registered]
-    if missing:
-        raise ConfigurationError(f"no task module registered for queue(s) {', '.join(missing)}; reinstall ragbot")
-    return [registered[q] for q in queues]
 
 
 def _check_model_server(settings: Settings) -> None:
@@ -149,11 +158,12 @@ def _check_model_server(settings: Settings) -> None:
     """
     if not settings.tgi.url:
         return
-    from ragbot.backends.tgi import TgiServer
+    from ragbot.bootstrap import build_model_server, static_routing
     from ragbot.errors import RetryableError
+    from ragbot.flow.generate import check_served
 
     try:
-        info = TgiServer(settings.tgi).check()
+        info = check_served(build_model_server(settings.tgi), static_routing(settings.tgi))
     except RetryableError as err:
         log.warning("model server not reachable at start-up (%s); answers are degraded until it is", err)
         return

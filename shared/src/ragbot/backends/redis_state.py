@@ -1,21 +1,24 @@
 """State the chat services share through Redis, so every replica agrees (DESIGN §5).
 
-`AdmissionGate` (adapters, asyncio): drops duplicate deliveries (Slack retries, repeated Teams activities) with
-`SET NX EX`, and enforces per-user and per-channel rate limits with one atomic counter per window.
+`RedisAdmission` (adapters, asyncio; the `DeliveryGate`, `RateLimiter` and `LookupCache` ports): drops duplicate
+deliveries (Slack retries, repeated Teams activities) with `SET NX EX`, enforces per-user and per-channel rate limits
+with one atomic counter per window, and caches slow lookups.
 
-`HopLedger` (workers, blocking): makes the reply hop happen once per question even when a message is delivered
-twice, and counts deliveries of a hop so a message that keeps killing its worker is given up on (and the asker told)
-instead of looping.
+`RedisHopLedger` (workers, blocking; the `HopLedger` port): makes the reply hop happen once per question even when a
+message is delivered twice, and counts deliveries of a hop so a message that keeps killing its worker is given up on
+(and the asker told) instead of looping.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import redis
 import redis.asyncio
 
-__all__ = ["AdmissionGate", "HopLedger", "LedgerState"]
+from ragbot.ports import LedgerState
+
+__all__ = ["RedisAdmission", "RedisHopLedger"]
 
 _PREFIX = "ragbot:"
 # INCR a window counter, starting its expiry on the first hit; returns the count and the seconds left in the window.
@@ -28,7 +31,7 @@ return {n, ttl}
 """
 
 
-class AdmissionGate:
+class RedisAdmission:
     """What an adapter asks Redis before it accepts a question.
 
     Args:
@@ -64,10 +67,7 @@ class AdmissionGate:
         await self._redis.aclose()
 
 
-LedgerState = Literal["claimed", "done", "busy"]
-
-
-class HopLedger:
+class RedisHopLedger:
     """Once-only bookkeeping for hops whose effect is visible (posting a reply).
 
     A hop first `claim`s its question with a lease: a second delivery while the first is working sees "busy", and

@@ -1,7 +1,7 @@
 """Showing an answer while the model writes it: a platform's partial sender behind a throttle.
 
-The generate hop streams from the model; each platform decides whether and how the growing text is shown
-(`ragbot.partials` entry points): its `PartialSender` opens a `PartialStream` for a conversation, or declines
+The generate hop streams from the model; each platform decides whether and how the growing text is shown (the
+`PartialSender` its service supplies, `ragbot.ports`): it opens a `PartialStream` for a conversation, or declines
 (Slack edits the progress message; Teams streams in 1:1 chats only; a platform without an entry shows only the
 final answer). `Throttle` bounds the rate (chat platforms rate-limit edits), shows nothing before the first
 words, and gives up on the first failure: the reply hop's final answer replaces whatever was shown, so a partial
@@ -14,14 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from functools import cache
-from importlib.metadata import entry_points
-from typing import Protocol
 
-from ragbot.models import ConversationRef
-from ragbot.settings import Settings
+from ragbot.ports import PartialStream
 
-__all__ = ["TYPING", "PartialSender", "PartialStream", "Throttle", "partial_sender"]
+__all__ = ["TYPING", "Throttle"]
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +25,6 @@ TYPING = " ▍"
 """Appended to a partial answer: it is still being written."""
 
 _MIN_CHARS = 12
-
-
-class PartialStream(Protocol):
-    """One answer being shown as it is written. `show` replaces the previous partial and may raise on any failure."""
-
-    @property
-    def handle(self) -> str:
-        """What the final message needs to close the stream ("" when nothing does)."""
-        ...
-
-    def show(self, text: str) -> None: ...
-
-
-class PartialSender(Protocol):
-    """A platform's way of showing partial answers."""
-
-    def open(self, conversation: ConversationRef) -> PartialStream | None:
-        """A stream into `conversation`, or None where partial answers are not shown there."""
-        ...
 
 
 class Throttle:
@@ -87,14 +64,3 @@ class Throttle:
     def handle(self) -> str:
         """The stream's handle once something was shown ("" otherwise)."""
         return self.stream.handle if self.updates else ""
-
-
-@cache
-def _factories() -> dict[str, Callable[[Settings], PartialSender]]:
-    return {ep.name: ep.load() for ep in entry_points(group="ragbot.partials")}
-
-
-def partial_sender(platform: str, settings: Settings) -> PartialSender | None:
-    """The platform's partial sender (`ragbot.partials` entry point), or None when it shows only final answers."""
-    factory = _factories().get(platform)
-    return factory(settings) if factory is not None else None

@@ -17,18 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Literal
 
-from ragbot.backends.redis_state import HopLedger
+from ragbot import texts
 from ragbot.errors import RetryableError
 from ragbot.interactions.records import InteractionRecord, UserHasher, failure_record, outcome_record, status_of
 from ragbot.models import Outcome, Question
 from ragbot.observability import metrics
-from ragbot.ports import InteractionLog, ReplySender
+from ragbot.ports import HopLedger, InteractionLog, ReplySender
 
-__all__ = ["APOLOGY", "Delivery", "apologize", "deliver"]
+__all__ = ["Delivery", "apologize", "deliver"]
 
 log = logging.getLogger(__name__)
 
-APOLOGY = "Sorry, something went wrong while answering this question. Please try again in a minute."
 _LEASE_S = 120
 _KEEP_S = 7 * 86_400
 
@@ -84,7 +83,7 @@ def apologize(
     if not _claim(ledger, question_id):
         return "duplicate"
     try:
-        sender.send_notice(question.conversation, APOLOGY)
+        sender.send_notice(question.conversation, texts.APOLOGY)
     except BaseException:
         ledger.release("reply", question_id)
         raise

@@ -1,4 +1,4 @@
-"""How a passage is shown as a source, and what a refusal says. Shared by every generator and the flow."""
+"""How a passage is shown as a source, and how a refusal is recognised. Shared by every generator and the flow."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from ragbot.models import Citation, Passage
 
 __all__ = [
     "MARKER",
-    "MODEL_REFUSAL",
-    "REFUSAL",
     "cite",
     "cited_numbers",
     "closest_sources",
@@ -22,9 +20,7 @@ __all__ = [
 MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 """A citation marker `[n]` (with the space before it, which goes with it)."""
 
-REFUSAL = "I couldn't find that in the documents I can see."
-MODEL_REFUSAL = "I don't know: none of the sources answers this question."
-"""What a model says when its sources do not hold the answer (the prompt's rule 1); fine-tuning teaches it."""
+# What a model says when its sources do not hold the answer (the prompt's rule 1, `texts.MODEL_REFUSAL`).
 _MODEL_REFUSING = re.compile(r"^\W{0,3}(i don'?t know|i do not know)\b", re.I)
 CLOSEST_SOURCES = 3
 """How many sources a refusal shows, best first, so the reader can look for themselves."""

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragbot.generation.citations import REFUSAL, cite, closest_sources
+from ragbot.generation.citations import cite, closest_sources
 from ragbot.language.sentences import split_sentences
 from ragbot.language.stopwords import STOPWORDS
 from ragbot.models import Answer, Citation, Passage, Question
 from ragbot.ports import Embedder
 from ragbot.settings import AnswerSettings
+from ragbot.texts import REFUSAL
 
 __all__ = ["ExtractiveGenerator"]
 

@@ -39,12 +39,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ragbot.errors import InputError
-from ragbot.generation.citations import MARKER, MODEL_REFUSAL, cited_numbers, is_model_refusal
+from ragbot.generation.citations import MARKER, cited_numbers, is_model_refusal
 from ragbot.generation.prompting import PROMPT_VERSION, build_prompt, estimate_tokens
 from ragbot.interactions.records import InteractionRecord
 from ragbot.interactions.redact import redact
 from ragbot.models import Chunk, ConversationRef, Passage, Question
 from ragbot.ports import DocumentIndex
+from ragbot.texts import MODEL_REFUSAL
 
 __all__ = [
     "DATASET_FORMAT",

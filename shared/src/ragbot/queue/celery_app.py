@@ -20,7 +20,7 @@ from typing import Any
 from celery import Celery, group
 from celery.signals import task_revoked
 
-from ragbot.queue.names import ROUTES
+from ragbot.queue.names import route
 from ragbot.settings import Settings
 
 __all__ = ["create_celery_app"]
@@ -48,7 +48,7 @@ def create_celery_app(settings: Settings, *, include: Sequence[str] = (), name: 
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
-        task_routes={name: {"queue": str(q)} for name, q in ROUTES.items()},
+        task_routes=(route,),
         task_annotations={
             "*": {
                 "max_retries": queue.max_retries,

@@ -1,18 +1,19 @@
 """Queue and task names: constants, so producers build signatures by name and never import a consumer's code.
 
-question ─▶ retrieve ─▶ generate ─▶ reply.slack | reply.teams
+question ─▶ retrieve ─▶ generate ─▶ reply.<platform>
                 └──────────┴───────────▶ apologize.<platform> (errback, on the reply queue)
 👍/👎 click ─▶ feedback
+
+Each chat platform has its own reply queue, named after it (`reply.slack`, `reply.teams`): a new platform needs
+no new constant here.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any
 
-__all__ = ["ChatPlatform", "Queue", "TaskName", "apologize_task", "reply_queue", "reply_task"]
-
-ChatPlatform = Literal["slack", "teams"]
+__all__ = ["Queue", "TaskName", "apologize_task", "reply_queue", "reply_task", "route"]
 
 
 class Queue(StrEnum):
@@ -33,24 +34,28 @@ class TaskName(StrEnum):
     FEEDBACK = "ragbot.feedback"
 
 
-ROUTES: dict[str, Queue] = {
-    TaskName.RETRIEVE: Queue.RETRIEVE,
-    TaskName.GENERATE: Queue.GENERATE,
-    TaskName.REPLY_SLACK: Queue.REPLY_SLACK,
-    TaskName.APOLOGIZE_SLACK: Queue.REPLY_SLACK,
-    TaskName.REPLY_TEAMS: Queue.REPLY_TEAMS,
-    TaskName.APOLOGIZE_TEAMS: Queue.REPLY_TEAMS,
-    TaskName.FEEDBACK: Queue.FEEDBACK,
-}
+_FIXED = {TaskName.RETRIEVE: Queue.RETRIEVE, TaskName.GENERATE: Queue.GENERATE, TaskName.FEEDBACK: Queue.FEEDBACK}
+_PER_PLATFORM = ("ragbot.reply.", "ragbot.apologize.")
 
 
-def reply_queue(platform: ChatPlatform) -> Queue:
-    return Queue.REPLY_SLACK if platform == "slack" else Queue.REPLY_TEAMS
+def reply_queue(platform: str) -> str:
+    """The queue a platform's replies and apologies wait on."""
+    return f"reply.{platform}"
 
 
-def reply_task(platform: ChatPlatform) -> TaskName:
-    return TaskName.REPLY_SLACK if platform == "slack" else TaskName.REPLY_TEAMS
+def reply_task(platform: str) -> str:
+    return f"ragbot.reply.{platform}"
 
 
-def apologize_task(platform: ChatPlatform) -> TaskName:
-    return TaskName.APOLOGIZE_SLACK if platform == "slack" else TaskName.APOLOGIZE_TEAMS
+def apologize_task(platform: str) -> str:
+    return f"ragbot.apologize.{platform}"
+
+
+def route(name: str, *_: Any, **__: Any) -> dict[str, str] | None:
+    """Celery's task router: the queue of a task sent by name without one (every hop sets its queue anyway)."""
+    if name in _FIXED:
+        return {"queue": str(_FIXED[TaskName(name)])}
+    for prefix in _PER_PLATFORM:
+        if name.startswith(prefix):
+            return {"queue": reply_queue(name.removeprefix(prefix))}
+    return None

@@ -1,4 +1,4 @@
-"""Enqueue: a question becomes the chain retrieve → generate → reply.<platform>, with an apology as errback.
+"""The producer: a question becomes the chain retrieve → generate → reply.<platform>, with an apology as errback.
 
 Signatures are built by task name, so an adapter never imports worker code. Every message expires, and the
 errback (on the platform's reply queue) runs if any hop fails for good or expires, so the asker always hears back.
@@ -18,12 +18,10 @@ from redis.exceptions import RedisError
 from ragbot.errors import InputError, RetryableError
 from ragbot.models import Feedback, Question
 from ragbot.observability import tracing
-from ragbot.queue.names import ChatPlatform, Queue, TaskName, apologize_task, reply_queue, reply_task
+from ragbot.queue.names import Queue, TaskName, apologize_task, reply_queue, reply_task
 
-__all__ = ["UNAVAILABLE", "Intake", "intake_for", "submit", "submit_feedback"]
+__all__ = ["Intake", "intake_for", "submit", "submit_feedback"]
 
-UNAVAILABLE = "Sorry, I can't take questions right now: the answering service is unavailable. Please try again soon."
-"""What an adapter tells the asker at once when a question could not be queued."""
 
 _FEEDBACK_EXPIRES_S = 86_400
 
@@ -66,10 +64,9 @@ def submit(question: Question, *, celery: Celery, expires_s: int) -> str:
         InputError: The question comes from a platform that has no reply queue.
         RetryableError: The broker could not be reached; nothing was queued.
     """
-    platform = question.conversation.platform
-    if platform not in ("slack", "teams"):
-        raise InputError(f"questions from {platform!r} are answered in-process, not queued")
-    chat: ChatPlatform = platform
+    chat = question.conversation.platform
+    if chat == "cli":
+        raise InputError(f"questions from {chat!r} are answered in-process, not queued")
     queued = question.model_copy(update={"asked_at": question.asked_at or time.time()})
     qid = queued.question_id
     options = {"expires": expires_s}

@@ -1,28 +1,23 @@
-"""The Slack reply hop (queue `reply.slack`): replace the progress message with the answer, or apologise.
+"""What the workers say into Slack: the answer replacing the progress message, notices, and partial answers.
 
-Tasks `ragbot.reply.slack` (Outcome) and `ragbot.apologize.slack` (the errback of every hop). Both go through
-`ragbot.flow.reply`, which makes delivery once-only per question and writes the interaction log.
+`senders` is the `ragbot.platforms` entry point: the reply hop (`ragbot.flow.reply`, queue `reply.slack`) delivers
+through `SlackReplySender`, the generate hop shows partial answers through `SlackPartialSender`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from typing import Any
 
-from celery import shared_task
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from ragbot.errors import ConfigurationError, PermanentError, RetryableError
-from ragbot.flow.reply import apologize, deliver
-from ragbot.models import ConversationRef, Outcome, Question
-from ragbot.queue.names import TaskName
-from ragbot.queue.resources import Resources, ResourceTask
-from ragbot.settings import Settings, SlackSettings
+from ragbot.models import ConversationRef, Outcome
+from ragbot.ports import PlatformSenders
+from ragbot.settings import Settings
 from slack_adapter.translate import SlackMessage, render_answer, render_notice
 
-__all__ = ["SlackPartialSender", "SlackReplySender", "apologize_slack", "partial_sender", "reply_slack"]
+__all__ = ["SlackPartialSender", "SlackReplySender", "senders"]
 
 log = logging.getLogger(__name__)
 
@@ -114,58 +109,20 @@ class _SlackStream:
 
 
 _PARTIAL_CHARS = 3_000
-_partials: dict[int, SlackPartialSender] = {}
 
 
-def partial_sender(settings: Settings) -> SlackPartialSender:
-    """The `ragbot.partials` entry point: this process's partial sender."""
-    sender = _partials.get(os.getpid())
-    if sender is None:
-        slack = settings.slack
-        if slack.bot_token is None:
-            raise ConfigurationError("RAGBOT_SLACK__BOT_TOKEN is not set; the generate worker cannot show progress")
-        client = WebClient(token=slack.bot_token.get_secret_value(), base_url=slack.api_url, timeout=5)
-        sender = _partials[os.getpid()] = SlackPartialSender(client)
-    return sender
+def senders(settings: Settings) -> PlatformSenders:
+    """The `ragbot.platforms` entry point: Slack's senders for one worker process, from its settings.
 
-
-_senders: dict[int, SlackReplySender] = {}
-
-
-def _sender(settings: SlackSettings) -> SlackReplySender:
-    """This process's sender (a forked child builds its own client rather than share its parent's connections)."""
-    sender = _senders.get(os.getpid())
-    if sender is None:
-        if settings.bot_token is None:
-            raise ConfigurationError("RAGBOT_SLACK__BOT_TOKEN is not set; the Slack reply worker cannot post")
-        client = WebClient(token=settings.bot_token.get_secret_value(), base_url=settings.api_url, timeout=10)
-        sender = _senders[os.getpid()] = SlackReplySender(client)
-    return sender
-
-
-def _collaborators(resources: Resources) -> dict[str, Any]:
-    return {
-        "sender": _sender(resources.settings.slack),
-        "ledger": resources.ledger,
-        "interactions": resources.interactions,
-        "hasher": resources.hasher,
-    }
-
-
-@shared_task(  # type: ignore[untyped-decorator]
-    name=TaskName.REPLY_SLACK, base=ResourceTask, bind=True, pydantic=True, autoretry_for=(RetryableError,)
-)
-def reply_slack(self: ResourceTask, outcome: Outcome) -> None:
-    """Post the answer in the question's thread (`flow.reply.deliver`)."""
-    self.count_delivery()
-    deliver(outcome, **_collaborators(self.resources))
-
-
-@shared_task(  # type: ignore[untyped-decorator]
-    name=TaskName.APOLOGIZE_SLACK, base=ResourceTask, bind=True, pydantic=True, autoretry_for=(RetryableError,)
-)
-def apologize_slack(self: ResourceTask, failed_task_id: str, question: Question) -> None:
-    """Errback: tell the asker their question failed (`flow.reply.apologize`)."""
-    hop = failed_task_id.rsplit(":", 1)[-1]
-    log.warning("question failed at hop %s", hop, extra={"question_id": question.question_id, "hop": hop})
-    apologize(question, error=f"failed at {hop}", **_collaborators(self.resources))
+    Raises:
+        ConfigurationError: The bot token is not set.
+    """
+    slack = settings.slack
+    if slack.bot_token is None:
+        raise ConfigurationError("RAGBOT_SLACK__BOT_TOKEN is not set; the worker cannot post to Slack")
+    token = slack.bot_token.get_secret_value()
+    return PlatformSenders(
+        reply=SlackReplySender(WebClient(token=token, base_url=slack.api_url, timeout=10)),
+        # Partial answers are worth no wait: a shorter timeout, and a refused edit is skipped.
+        partials=SlackPartialSender(WebClient(token=token, base_url=slack.api_url, timeout=5)),
+    )

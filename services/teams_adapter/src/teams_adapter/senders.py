@@ -1,16 +1,15 @@
-"""The Teams reply hop (queue `reply.teams`): a proactive message with the answer, or an apology.
+"""What the workers say into Teams: a proactive message with the answer or a notice, and streamed partial answers.
 
-Tasks `ragbot.reply.teams` (Outcome) and `ragbot.apologize.teams` (the errback of every hop). Both go through
-`ragbot.flow.reply`, which makes delivery once-only per question and writes the interaction log. The message is
-sent with `CloudAdapter.continue_conversation` from the ConversationReference the adapter stored in the question,
-and the id the Bot Connector gives the answer is recorded (`teams_adapter.answers`) so its 👍/👎 find the question.
+`senders` is the `ragbot.platforms` entry point: the reply hop (`ragbot.flow.reply`, queue `reply.teams`) delivers
+through `TeamsReplySender`, the generate hop streams through `TeamsPartialSender`. A message is sent with
+`CloudAdapter.continue_conversation` from the ConversationReference the adapter stored in the question, and the id
+the Bot Connector gives the answer is recorded (`teams_adapter.answers`) so its 👍/👎 find the question.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -20,22 +19,19 @@ import redis
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ConversationReference, Entity
-from celery import shared_task
 from msal.exceptions import MsalServiceError
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from ragbot import bootstrap
+from ragbot.bootstrap import build_redis
 from ragbot.errors import PermanentError, RetryableError
-from ragbot.flow.reply import apologize, deliver
-from ragbot.models import ConversationRef, Outcome, Question
-from ragbot.queue.names import TaskName
-from ragbot.queue.resources import Resources, ResourceTask
+from ragbot.models import ConversationRef, Outcome
+from ragbot.ports import PlatformSenders
 from ragbot.settings import Settings
 from teams_adapter.answers import remember_answer
 from teams_adapter.config import SdkConfig, sdk_config, service_url_allowed
 from teams_adapter.translate import render_answer, render_notice
 
-__all__ = ["TeamsPartialSender", "TeamsReplySender", "apologize_teams", "partial_sender", "reply_teams"]
+__all__ = ["TeamsPartialSender", "TeamsReplySender", "senders"]
 
 log = logging.getLogger(__name__)
 
@@ -164,20 +160,6 @@ class _TeamsStream:
             self.handle = sent or ""
 
 
-_partials: dict[int, TeamsPartialSender] = {}
-
-
-def partial_sender(settings: Settings) -> TeamsPartialSender:
-    """The `ragbot.partials` entry point: this process's partial sender."""
-    partial = _partials.get(os.getpid())
-    if partial is None:
-        sender = TeamsReplySender(
-            config=sdk_config(settings.teams), allowed_service_urls=settings.teams.allowed_service_urls
-        )
-        partial = _partials[os.getpid()] = TeamsPartialSender(sender, card=settings.teams.card_fallback)
-    return partial
-
-
 class _JsonEntity(Entity):  # type: ignore[misc]
     """An entity sent exactly as given. msrest serializes only mapped attributes, and `Entity` maps just `type`,
     so the citation entity's `@type`, `additionalType` and `citation` would otherwise be dropped on the wire."""
@@ -201,45 +183,20 @@ def _activity(payload: Mapping[str, Any]) -> Activity:
     return activity
 
 
-_senders: dict[int, TeamsReplySender] = {}
+def senders(settings: Settings) -> PlatformSenders:
+    """The `ragbot.platforms` entry point: Teams' senders for one worker process, from its settings.
 
-
-def _sender(settings: Settings) -> TeamsReplySender:
-    """This process's sender (a forked child builds its own rather than share its parent's connections)."""
-    sender = _senders.get(os.getpid())
-    if sender is None:
-        sender = _senders[os.getpid()] = TeamsReplySender(
-            config=sdk_config(settings.teams),
-            allowed_service_urls=settings.teams.allowed_service_urls,
-            answers=bootstrap.build_redis(settings.redis),
-            card=settings.teams.card_fallback,
-        )
-    return sender
-
-
-def _collaborators(resources: Resources) -> dict[str, Any]:
-    return {
-        "sender": _sender(resources.settings),
-        "ledger": resources.ledger,
-        "interactions": resources.interactions,
-        "hasher": resources.hasher,
-    }
-
-
-@shared_task(  # type: ignore[untyped-decorator]
-    name=TaskName.REPLY_TEAMS, base=ResourceTask, bind=True, pydantic=True, autoretry_for=(RetryableError,)
-)
-def reply_teams(self: ResourceTask, outcome: Outcome) -> None:
-    """Send the answer into the question's conversation (`flow.reply.deliver`)."""
-    self.count_delivery()
-    deliver(outcome, **_collaborators(self.resources))
-
-
-@shared_task(  # type: ignore[untyped-decorator]
-    name=TaskName.APOLOGIZE_TEAMS, base=ResourceTask, bind=True, pydantic=True, autoretry_for=(RetryableError,)
-)
-def apologize_teams(self: ResourceTask, failed_task_id: str, question: Question) -> None:
-    """Errback: tell the asker their question failed (`flow.reply.apologize`)."""
-    hop = failed_task_id.rsplit(":", 1)[-1]
-    log.warning("question failed at hop %s", hop, extra={"question_id": question.question_id, "hop": hop})
-    apologize(question, error=f"failed at {hop}", **_collaborators(self.resources))
+    Raises:
+        ConfigurationError: The bot's app id or password is missing.
+    """
+    teams = settings.teams
+    config = sdk_config(teams)
+    reply = TeamsReplySender(
+        config=config,
+        allowed_service_urls=teams.allowed_service_urls,
+        answers=build_redis(settings.redis),
+        card=teams.card_fallback,
+    )
+    # Partial answers record no answer id: only the final message carries feedback.
+    streaming = TeamsReplySender(config=config, allowed_service_urls=teams.allowed_service_urls)
+    return PlatformSenders(reply=reply, partials=TeamsPartialSender(streaming, card=teams.card_fallback))
