@@ -21,16 +21,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragbot.backends.embedded_index import EmbeddedIndex
-from ragbot.bootstrap import build_chunker
+from ragbot.bootstrap import Context, build_chunker
 from ragbot.errors import InputError
 from ragbot.evaluation.metrics import percentile
 from ragbot.flow.generate import answer
-from ragbot.generation.extractive import ExtractiveGenerator
 from ragbot.ingestion.pipeline import ingest
 from ragbot.ingestion.sources import open_source
 from ragbot.models import EVERYONE, Answer, Passage, Question
 from ragbot.ports import Embedder
-from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings
 
 __all__ = ["AnswerRecord", "QAItem", "evaluate_answers", "load_qa", "summarize"]
@@ -106,8 +104,9 @@ def evaluate_answers(
             missing = sorted({g for item in items for g in item.gold_docs} - set(index.documents()))
             if missing:
                 raise InputError(f"gold_docs not found under {docs}: {', '.join(missing[:5])}")
-            retriever = Retriever(embedder=embedder, index=index, settings=settings.retrieval)
-            generator = ExtractiveGenerator(embedder=embedder, settings=settings.answer)
+            # The same assembly as every other process answers with, over the temporary store.
+            context = Context(settings, embedder=embedder, index=index)
+            retriever, generator = context.retriever, context.generator
             records = []
             for item in items:
                 started = time.perf_counter()
