@@ -53,6 +53,7 @@ __all__ = [
     "PartialStream",
     "PlatformSenders",
     "RateLimiter",
+    "Reachable",
     "ReplySender",
     "ServerSideFusion",
     "StoredDocument",
@@ -410,6 +411,12 @@ class LookupCache(Protocol):
     async def cached(self, key: str) -> str | None: ...
 
     async def cache(self, key: str, value: str, *, ttl_s: int) -> None: ...
+
+
+class Reachable(Protocol):
+    """A dependency a service's readiness probe asks (`/readyz`)."""
+
+    async def ping(self) -> bool: ...
 
 
 LedgerState = Literal["claimed", "done", "busy"]

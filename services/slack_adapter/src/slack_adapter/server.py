@@ -12,13 +12,13 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from ragbot.backends.redis_state import RedisAdmission
 from ragbot.chat.http import add_operations_routes
+from ragbot.ports import Reachable
 
 __all__ = ["create_web_app"]
 
 
-def create_web_app(bolt: AsyncApp, *, gate: RedisAdmission) -> web.Application:
+def create_web_app(bolt: AsyncApp, *, gate: Reachable) -> web.Application:
     """Mount the Bolt app and the operational endpoints on one aiohttp application."""
 
     async def events(request: web.Request) -> web.Response:

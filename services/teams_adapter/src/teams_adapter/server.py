@@ -22,8 +22,8 @@ from botbuilder.core import serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 
-from ragbot.backends.redis_state import RedisAdmission
 from ragbot.chat.http import add_operations_routes
+from ragbot.ports import Reachable
 from teams_adapter.config import service_url_allowed
 from teams_adapter.receive import RagBot
 
@@ -36,7 +36,7 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ragbot"'}
 
 
 def create_web_app(
-    *, adapter: CloudAdapter, bot: RagBot, gate: RedisAdmission, allowed_service_urls: tuple[str, ...] = ()
+    *, adapter: CloudAdapter, bot: RagBot, gate: Reachable, allowed_service_urls: tuple[str, ...] = ()
 ) -> web.Application:
     """The messaging endpoint and the operational endpoints on one aiohttp application.
 

@@ -17,14 +17,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ragbot.backends.redis_state import RedisAdmission
+from ragbot.ports import Reachable
 
 __all__ = ["add_operations_routes", "serve_until_signalled"]
 
 log = logging.getLogger(__name__)
 
 
-def add_operations_routes(app: web.Application, *, gate: RedisAdmission) -> None:
+def add_operations_routes(app: web.Application, *, gate: Reachable) -> None:
     """Mount /healthz, /readyz and /metrics on `app`."""
 
     async def healthz(_: web.Request) -> web.Response:
