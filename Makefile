@@ -91,7 +91,7 @@ down:
 
 .env:
 	cp .env.example .env
-	@echo "Created .env from .env.example: set ELASTIC_PASSWORD and your Slack/Teams credentials there."
+	@echo "Created .env from .env.example: set ELASTIC_PASSWORD, RAGBOT_INTERACTIONS__USER_HASH_KEY and your Slack/Teams credentials there."
 
 # .env.example is generated from the settings model.
 env-example: install-dev

@@ -93,6 +93,9 @@ def main(
     from ragbot.queue.tasks import ProcessContext, attach_context, register_tasks
     from ragbot_worker import probes
 
+    if any(q == "feedback" or q.startswith("reply.") for q in chosen):
+        # These write the interaction log: a key that cannot be used stops the worker now, not every reply later.
+        settings.user_hash_key()
     if "generate" in chosen:
         _check_model_server(settings)
     app = create_celery_app(settings, name="ragbot-worker")

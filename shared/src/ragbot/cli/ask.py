@@ -1,6 +1,6 @@
 """`ragbot ask QUESTION` and `ragbot chat`: answers from the indexed documents, with citations (DESIGN §8).
 
-Both build what answering needs once, in `_answering`: the command line's composition root for answering.
+Both answer through `ragbot.bootstrap.Context`, the same assembly the workers and `ragbot eval` use.
 """
 
 from __future__ import annotations
@@ -9,19 +9,13 @@ import argparse
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from ragbot.cli.arguments import Commands, load_settings
 from ragbot.cli.output import print_json
 from ragbot.models import EVERYONE, Answer, Passage, Question
-
-if TYPE_CHECKING:
-    from ragbot.ports import DocumentIndex, Generator
-    from ragbot.retrieval.retriever import Retriever
-    from ragbot.settings import Settings
 
 __all__ = ["ask", "chat", "register"]
 
@@ -53,40 +47,23 @@ def register(commands: Commands) -> None:
     chat_parser.set_defaults(handler=chat)
 
 
-@dataclass(frozen=True)
-class _Answering:
-    """What answering needs: the store (closed by the caller), the retriever over it, and the generator."""
-
-    index: DocumentIndex
-    retriever: Retriever
-    generator: Generator
-
-
-def _answering(settings: Settings) -> _Answering:
-    """Assemble the answering pipeline from the settings; the one place `ask` and `chat` build it."""
-    from ragbot.bootstrap import build_embedder, build_generator, build_index, build_retriever
-
-    embedder = build_embedder(settings)
-    index = build_index(settings)
-    retriever = build_retriever(settings, embedder=embedder, index=index)
-    generator = build_generator(settings, embedder=embedder)
-    return _Answering(index=index, retriever=retriever, generator=generator)
-
-
 class _Session:
     """Everything one asker needs, built once."""
 
     def __init__(self, principals: Sequence[str] | None) -> None:
-        settings = load_settings()
+        from ragbot.bootstrap import Context
+
         self.principals = tuple(principals or (EVERYONE,))  # validated by Question on every ask
-        answering = _answering(settings)
-        self.index, self.retriever, self.generator = answering.index, answering.retriever, answering.generator
+        self.context = Context(load_settings())
+        # Built now, not at the first question: a missing model or a mismatched index stops `chat` before its prompt.
+        self.retriever, self.generator = self.context.retriever, self.context.generator
 
     def ask(self, question: Question) -> tuple[Answer, list[Passage]]:
         from ragbot.errors import InputError
         from ragbot.flow import answer
 
-        if self.index.stats().chunks == 0:
+        context = self.context
+        if context.index.stats().chunks == 0:
             raise InputError("the index is empty: run 'ragbot ingest PATH' first")
         started = time.perf_counter()
         retrieved = self.retriever.retrieve(question.text, principals=question.principals)
@@ -95,7 +72,7 @@ class _Session:
         return reply.model_copy(update={"timings_ms": timings}), retrieved.passages
 
     def close(self) -> None:
-        self.index.close()
+        self.context.close()
 
 
 def _principals(args: argparse.Namespace) -> tuple[str, ...] | None:
