@@ -22,6 +22,7 @@ __all__ = [
     "LegHit",
     "Outcome",
     "Passage",
+    "Platform",
     "Question",
     "Retrieval",
     "Turn",
@@ -117,10 +118,15 @@ class Turn(_Frozen):
     text: str = Field(max_length=MAX_QUESTION_CHARS * 4)
 
 
+Platform = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+"""Where a question came from: "slack", "teams", "cli", or any chat platform a service adds (its reply queue is
+`reply.<platform>`). A name, not an enumeration, so a new platform needs no change in the core."""
+
+
 class ConversationRef(_Frozen):
     """Where a question came from and where its answer goes. One model for every platform (no Union)."""
 
-    platform: Literal["slack", "teams", "cli"] = "cli"
+    platform: Platform = "cli"
     channel: str = ""
     thread: str = ""
     message: str = ""
@@ -196,7 +202,7 @@ class Feedback(_Frozen):
     """A 👍 or 👎 on an answer, from the asker or anyone who saw it."""
 
     question_id: str = Field(min_length=1, max_length=200)
-    platform: Literal["slack", "teams", "cli"]
+    platform: Platform
     user: str = Field(min_length=1, max_length=200, description="Platform user id; hashed before it is stored.")
     value: Literal["up", "down"]
     comment: str = Field("", max_length=2000)
