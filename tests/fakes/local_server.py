@@ -1,7 +1,11 @@
-"""The lifecycle the HTTP fakes share: a `ThreadingHTTPServer` on 127.0.0.1 at an ephemeral port, on a daemon thread."""
+"""The lifecycle the HTTP fakes share: a `ThreadingHTTPServer` on 127.0.0.1 at an ephemeral port, on a daemon thread.
+
+Given `tls=` (a server-side `ssl.SSLContext`), the fake serves HTTPS instead.
+"""
 
 from __future__ import annotations
 
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -21,8 +25,10 @@ class LocalHttpServer:
     Requests sleeping in `self._stopping.wait(...)` (delays, stalls) wake when the fake stops.
     """
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], *, name: str, path: str = "") -> None:
-        self._handler, self._name, self._path = handler, name, path
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], *, name: str, path: str = "", tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._handler, self._name, self._path, self._tls = handler, name, path, tls
         self._stopping = threading.Event()
         self._server: FakeHttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -33,7 +39,10 @@ class LocalHttpServer:
             self._stopping.clear()
             self._server = FakeHttpServer(("127.0.0.1", 0), self._handler)
             self._server.fake = self
-            self.url = f"http://127.0.0.1:{self._server.server_address[1]}{self._path}"
+            if self._tls is not None:
+                self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
+            scheme = "https" if self._tls is not None else "http"
+            self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}{self._path}"
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -23,8 +24,9 @@ MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "_meta": {"embedding_model": "hash-bow-3"},
     "properties": {
-        "title": {"type": "text", "analyzer": "english", "fields": {"raw": {"type": "keyword"}}},
+        "title": {"type": "text", "analyzer": "english"},
         "body": {"type": "text", "analyzer": "english"},
+        "ref": {"type": "keyword"},
         "acl": {"type": "keyword"},
         "updated": {"type": "date"},
         "rank": {"type": "integer"},
@@ -53,15 +55,20 @@ def _index(es: Elasticsearch, name: str, docs: list[dict[str, Any]], *, refresh:
     assert errors == []
 
 
-def test_info_and_ping_identify_elasticsearch_9(fake: FakeElasticsearch, es: Elasticsearch) -> None:
-    info = es.info()
-    assert info["version"]["number"] == "9.1.0"
-    assert info["version"]["build_flavor"] == "default"
-    assert info["tagline"] == "You Know, for Search"
-    assert info.meta.headers["x-elastic-product"] == "Elasticsearch"
-    assert info.meta.headers["content-type"] == "application/vnd.elasticsearch+json;compatible-with=9"
-    assert es.ping() is True
-    assert [r.method for r in fake.requests] == ["GET", "HEAD"]
+def _outside_scope(excinfo: pytest.ExceptionInfo[ApiError], what: str) -> None:
+    assert excinfo.value.meta.status == 501
+    assert excinfo.value.error == "fake_not_implemented_exception"
+    reason = excinfo.value.body["error"]["reason"]
+    assert what in reason and "outside the fake's frozen scope" in reason
+
+
+def test_answers_identify_elasticsearch_9(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+    created = es.indices.create(index="docs-v1", mappings=MAPPINGS)
+    assert created.meta.headers["x-elastic-product"] == "Elasticsearch"
+    assert created.meta.headers["content-type"] == "application/vnd.elasticsearch+json;compatible-with=9"
+    assert es.indices.exists(index="docs-v1")
+    assert not es.indices.exists(index="docs-v2")
+    assert [r.method for r in fake.requests] == ["PUT", "HEAD", "HEAD"]
     assert "compatible-with=9" in fake.requests[0].headers["accept"]
 
 
@@ -69,22 +76,30 @@ def test_index_creation_validates_names_mappings_and_settings(es: Elasticsearch)
     es.indices.create(index="docs-v1", mappings=MAPPINGS, settings={"index": {"number_of_shards": 1}})
     got = es.indices.get(index="docs-v1")["docs-v1"]
     assert got["mappings"]["dynamic"] == "strict"
-    assert got["mappings"]["properties"]["embedding"]["index_options"]["type"] == "int8_hnsw"
+    assert got["mappings"]["properties"]["embedding"] == {"type": "dense_vector", "dims": 3, "similarity": "cosine"}
     assert got["settings"]["index"]["number_of_shards"] == "1"
     assert got["settings"]["index"]["creation_date"].isdigit()
 
-    bad_mappings = [
-        ({"properties": {"title": {"type": "text", "analyser": "english"}}}, "unknown parameter [analyser]"),
+    refused: list[tuple[dict[str, Any], str]] = [
         ({"properties": {"v": {"type": "dense_vector", "dims": 5000}}}, "range [1, 4096] but was [5000]"),
         ({"properties": {"v": {"type": "dense_vector", "dims": 3, "similarity": "euclid"}}}, "Unknown value [euclid]"),
-        ({"properties": {"t": {"type": "txt"}}}, "No handler for type [txt]"),
-        ({"dynamic": "strict", "colour": "blue"}, "Root mapping definition has unsupported parameters"),
     ]
-    for mappings, reason in bad_mappings:
+    for mappings, reason in refused:
         with pytest.raises(BadRequestError) as excinfo:
             es.indices.create(index="bad", mappings=mappings)
         assert excinfo.value.error == "mapper_parsing_exception"
         assert reason in excinfo.value.body["error"]["reason"]
+    outside: list[tuple[dict[str, Any], str]] = [
+        ({"properties": {"title": {"type": "text", "analyser": "english"}}}, "[analyser]"),
+        ({"properties": {"t": {"type": "txt"}}}, "type [txt]"),
+        ({"dynamic": "strict", "colour": "blue"}, "[colour]"),
+        ({"dynamic": "true"}, "dynamic: true"),
+        ({"properties": {"title": {"type": "text"}}}, "analyzer [standard]"),
+    ]
+    for mappings, what in outside:
+        with pytest.raises(ApiError) as outside_info:
+            es.indices.create(index="bad", mappings=mappings)
+        _outside_scope(outside_info, what)
     assert not es.indices.exists(index="bad")
 
     with pytest.raises(BadRequestError) as excinfo:
@@ -93,14 +108,38 @@ def test_index_creation_validates_names_mappings_and_settings(es: Elasticsearch)
     with pytest.raises(BadRequestError) as excinfo:
         es.indices.create(index="docs-v1")
     assert excinfo.value.error == "resource_already_exists_exception"
-    with pytest.raises(BadRequestError, match="unknown setting"):
+    with pytest.raises(ApiError) as outside_info:
         es.indices.create(index="docs-v2", settings={"index.knn": True})
+    _outside_scope(outside_info, "[index.knn]")
+
+
+def test_settings_updates_and_resets(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+    es.indices.create(index="docs-v1", settings={"index": {"number_of_replicas": 0, "refresh_interval": "-1"}})
+    assert fake.indices()["docs-v1"].settings["index.refresh_interval"] == "-1"
+    es.indices.put_settings(index="docs-v1", settings={"index": {"number_of_replicas": 2, "refresh_interval": None}})
+    settings = fake.indices()["docs-v1"].settings
+    assert settings["index.number_of_replicas"] == "2"
+    assert "index.refresh_interval" not in settings
+
+
+def test_mappings_grow_by_new_fields_and_keep_the_old_ones(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+    es.indices.create(index="docs-v1", mappings=MAPPINGS)
+    es.indices.put_mapping(index="docs-v1", meta={"embedding_model": "other"})
+    es.indices.put_mapping(index="docs-v1", properties={"ref": {"type": "keyword"}, "extra": {"type": "keyword"}})
+    mapping = es.indices.get_mapping(index="docs-v1")["docs-v1"]["mappings"]
+    assert mapping["_meta"] == {"embedding_model": "other"}
+    assert mapping["dynamic"] == "strict"
+    assert set(mapping["properties"]) == set(MAPPINGS["properties"]) | {"extra"}
+    with pytest.raises(BadRequestError, match=r"cannot be changed from type \[keyword\] to \[text\]"):
+        es.indices.put_mapping(index="docs-v1", properties={"ref": {"type": "text", "analyzer": "english"}})
+    with pytest.raises(NotFoundError):
+        es.indices.get_mapping(index="nope")
 
 
 def test_alias_actions_apply_atomically(fake: FakeElasticsearch, es: Elasticsearch) -> None:
     es.indices.create(index="docs-v1", mappings=MAPPINGS)
     es.indices.create(index="docs-v2", mappings=MAPPINGS)
-    es.indices.put_alias(index="docs-v1", name="docs")
+    es.indices.update_aliases(actions=[{"add": {"index": "docs-v1", "alias": "docs"}}])
 
     # The second action fails (no such alias on docs-v2), so the first must not have happened either.
     with pytest.raises(NotFoundError) as excinfo:
@@ -112,80 +151,90 @@ def test_alias_actions_apply_atomically(fake: FakeElasticsearch, es: Elasticsear
         )
     assert excinfo.value.error == "aliases_not_found_exception"
     assert fake.indices()["docs-v2"].aliases == {}
-    assert set(es.indices.get_alias(name="docs")) == {"docs-v1"}
+    assert set(es.indices.get_mapping(index="docs")) == {"docs-v1"}
 
     es.indices.update_aliases(
-        actions=[{"add": {"index": "docs-v2", "alias": "docs"}}, {"remove_index": {"index": "docs-v1"}}]
+        actions=[{"add": {"index": "docs-v2", "alias": "docs"}}, {"remove": {"index": "docs-v1", "alias": "docs"}}]
     )
-    assert set(es.indices.get_alias(name="docs")) == {"docs-v2"}
-    assert not es.indices.exists(index="docs-v1")
+    assert set(es.indices.get_mapping(index="docs")) == {"docs-v2"}
+    assert es.indices.get(index="docs-*")["docs-v2"]["aliases"] == {"docs": {}}
 
     # Writes through a one-index alias land on that index.
     es.index(index="docs", id="a", document={"title": "hello"}, refresh=True)
     assert es.get(index="docs-v2", id="a")["found"] is True
 
     # An alias over two indices without a write index refuses writes, per item.
-    es.indices.create(index="docs-v3", mappings=MAPPINGS)
-    es.indices.put_alias(index="docs-v3", name="docs")
+    es.indices.update_aliases(actions=[{"add": {"index": "docs-v1", "alias": "docs"}}])
     response = es.bulk(operations=[{"index": {"_index": "docs", "_id": "b"}}, {"title": "x"}])
     assert response["errors"] is True
     error = response["items"][0]["index"]["error"]
     assert error["type"] == "illegal_argument_exception"
     assert "no write index is defined for alias [docs]" in error["reason"]
 
-    assert es.indices.exists_alias(name="docs")
-    assert not es.indices.exists_alias(name="nope")
-    with pytest.raises(NotFoundError) as excinfo:
-        es.indices.get_alias(name="nope")
-    assert excinfo.value.body == {"error": "alias [nope] missing", "status": 404}
+    # Indices are deleted by their own names only.
+    with pytest.raises(BadRequestError, match="matches an alias"):
+        es.indices.delete(index="docs")
+    with pytest.raises(BadRequestError, match="Wildcard expressions"):
+        es.indices.delete(index="docs-*")
+    es.indices.delete(index="docs-v1,docs-v2")
+    assert fake.indices() == {}
 
 
-def test_streaming_bulk_reports_item_errors_while_other_items_succeed(es: Elasticsearch) -> None:
+def test_bulk_reports_item_errors_while_other_items_succeed(es: Elasticsearch) -> None:
     es.indices.create(index="docs-v1", mappings=MAPPINGS)
-    actions = [
+    actions: list[dict[str, Any]] = [
         {"_index": "docs-v1", "_id": "1", "title": "Printer setup", "embedding": [1.0, 0.0, 0.0]},
         {"_index": "docs-v1", "_id": "2", "title": "Expenses", "department": "finance"},
         {"_index": "docs-v1", "_id": "3", "title": "Short vector", "embedding": [1.0, 0.0]},
-        {"_op_type": "create", "_index": "docs-v1", "_id": "1", "title": "Printer setup again"},
+        {"_index": "docs-v1", "_id": "5", "title": "Zero vector", "embedding": [0.0, 0.0, 0.0]},
+        {"_op_type": "update", "_index": "docs-v1", "_id": "missing", "doc": {"title": "x"}},
         {"_op_type": "delete", "_index": "docs-v1", "_id": "missing"},
         {"_index": "docs-v1", "_id": "4", "title": "Leave policy"},
+        {"_op_type": "update", "_index": "docs-v1", "_id": "1", "doc": {"title": "Printer setup"}},
+        {"_op_type": "update", "_index": "docs-v1", "_id": "4", "doc": {"acl": "hr"}},
     ]
     results = list(helpers.streaming_bulk(es, actions, raise_on_error=False, raise_on_exception=False))
-    outcome = {item[op]["_id"]: (ok, item[op]) for ok, item in results for op in item}
+    items = [item[op] for _, item in results for op in item]
 
-    assert outcome["1"][0] is False  # the later `create` of id 1 conflicts; the first index of id 1 succeeded
-    assert outcome["4"] == (True, outcome["4"][1]) and outcome["4"][1]["result"] == "created"
-    assert outcome["2"][1]["error"]["type"] == "strict_dynamic_mapping_exception"
-    assert "dynamic introduction of [department] within [_doc] is not allowed" in outcome["2"][1]["error"]["reason"]
-    assert outcome["3"][1]["error"]["type"] == "document_parsing_exception"
-    assert "different number of dimensions [2] than defined in the mapping [3]" in outcome["3"][1]["error"]["reason"]
-    statuses = [item[op]["status"] for _, item in results for op in item]
-    assert statuses == [201, 400, 400, 409, 404, 201]
-    assert results[3][1]["create"]["error"]["type"] == "version_conflict_engine_exception"
-    assert results[4][1]["delete"]["result"] == "not_found"
-    assert sorted(es.mget(index="docs-v1", ids=["1", "2", "3", "4"])["docs"], key=lambda d: d["_id"])[0]["found"]
-    assert [d["found"] for d in es.mget(index="docs-v1", ids=["1", "2", "3", "4"])["docs"]] == [
+    assert [item["status"] for item in items] == [201, 400, 400, 400, 404, 404, 201, 200, 200]
+    assert [ok for ok, _ in results] == [True, False, False, False, False, False, True, True, True]
+    assert items[1]["error"]["type"] == "strict_dynamic_mapping_exception"
+    assert "dynamic introduction of [department] within [_doc] is not allowed" in items[1]["error"]["reason"]
+    assert items[2]["error"]["type"] == "document_parsing_exception"
+    assert "different number of dimensions [2] than defined in the mapping [3]" in items[2]["error"]["reason"]
+    assert "does not support vectors with zero magnitude" in items[3]["error"]["reason"]
+    assert items[4]["error"]["type"] == "document_missing_exception"
+    assert items[5]["result"] == "not_found"
+    assert (items[7]["result"], items[7]["_version"]) == ("noop", 1)
+    assert (items[8]["result"], items[8]["_version"]) == ("updated", 2)
+    assert es.get(index="docs-v1", id="4")["_source"] == {"title": "Leave policy", "acl": "hr"}
+    assert [d["found"] for d in es.mget(index="docs-v1", ids=["1", "2", "3", "4", "5"])["docs"]] == [
         True,
         False,
         False,
         True,
+        False,
     ]
 
 
-def test_search_and_count_see_only_refreshed_documents(es: Elasticsearch) -> None:
+def test_search_and_count_see_only_refreshed_documents(fake: FakeElasticsearch, es: Elasticsearch) -> None:
     _index(es, "docs-v1", [{"id": "1", "title": "VPN"}], refresh=False)
     assert es.search(index="docs-v1", query={"match_all": {}})["hits"]["total"]["value"] == 0
-    assert es.count(index="docs-v1")["count"] == 0
-    assert es.cat.indices(index="docs-v1", format="json")[0]["docs.count"] == "0"
+    assert es.count(index="docs-v1", query={"match_all": {}})["count"] == 0
+    assert fake.indices()["docs-v1"].searchable_doc_count == 0
     assert es.get(index="docs-v1", id="1")["_source"] == {"title": "VPN"}  # GET is realtime
 
     es.indices.refresh(index="docs-v1")
-    assert es.search(index="docs-v1", query={"match": {"title": "vpn"}})["hits"]["total"]["value"] == 1
-    assert es.count(index="docs-v1")["count"] == 1
-    assert es.indices.stats(index="docs-v1")["indices"]["docs-v1"]["primaries"]["docs"]["count"] == 1
+    vpn = {"multi_match": {"query": "vpn", "fields": ["title"]}}
+    assert es.search(index="docs-v1", query=vpn)["hits"]["total"]["value"] == 1
+    assert es.count(index="docs-v1", query={"match_all": {}})["count"] == 1
+    assert fake.indices()["docs-v1"].searchable_doc_count == 1
 
     es.bulk(operations=[{"index": {"_index": "docs-v1", "_id": "2"}}, {"title": "Wi-Fi"}], refresh="wait_for")
-    assert es.count(index="docs-v1")["count"] == 2
+    assert es.count(index="docs-v1", query={"match_all": {}})["count"] == 2
+    es.index(index="docs-v1", id="3", document={"title": "Printers"}, refresh="wait_for")
+    assert es.count(index="docs-v1", query={"term": {"acl": "none"}})["count"] == 0
+    assert fake.indices()["docs-v1"].searchable_doc_count == 3
 
 
 def test_bm25_uses_the_english_analyzer_and_field_boosts(es: Elasticsearch) -> None:
@@ -206,7 +255,8 @@ def test_bm25_uses_the_english_analyzer_and_field_boosts(es: Elasticsearch) -> N
     assert [h["_id"] for h in hits] == ["title-hit", "body-hit"]
 
     # "installing" and "install" both stem to "instal"; "installation" stems to "instal" too.
-    only_install = es.search(index="docs-v1", query={"match": {"title": "installing"}})["hits"]["hits"]
+    in_title = {"multi_match": {"query": "installing", "fields": ["title"]}}
+    only_install = es.search(index="docs-v1", query=in_title)["hits"]["hits"]
     assert [h["_id"] for h in only_install] == ["title-hit"]
 
     # Lucene BM25 for a single-term match on `title`: 3 docs have a title, one contains "instal" once.
@@ -215,8 +265,33 @@ def test_bm25_uses_the_english_analyzer_and_field_boosts(es: Elasticsearch) -> N
     norm = 1.2 * (0.25 + 0.75 * 3 / 2)
     assert only_install[0]["_score"] == pytest.approx(idf * 1 / (1 + norm), rel=1e-6)
 
-    connect = es.search(index="docs-v1", query={"match": {"body": "connection"}})["hits"]["hits"]
-    assert [h["_id"] for h in connect] == ["body-hit"]
+    in_body = {"multi_match": {"query": "connection", "fields": ["body"]}}
+    assert [h["_id"] for h in es.search(index="docs-v1", query=in_body)["hits"]["hits"]] == ["body-hit"]
+    stop_words_only = {"multi_match": {"query": "the of and", "fields": ["title", "body"]}}
+    assert es.search(index="docs-v1", query=stop_words_only)["hits"]["hits"] == []
+
+
+def test_bool_filters_match_keywords_dates_and_missing_fields(es: Elasticsearch) -> None:
+    _index(
+        es,
+        "docs-v1",
+        [
+            {"id": "old", "acl": ["hr", "all"], "updated": "2025-01-01T00:00:00+00:00", "ref": "x"},
+            {"id": "new", "acl": "all", "updated": "2026-01-01T12:00:00.123456+00:00"},
+            {"id": "none", "acl": "eng"},
+        ],
+    )
+
+    def ids(query: dict[str, Any]) -> list[str]:
+        return sorted(h["_id"] for h in es.search(index="docs-v1", query=query)["hits"]["hits"])
+
+    assert ids({"terms": {"acl": ["hr", "eng"]}}) == ["none", "old"]
+    assert ids({"range": {"updated": {"gte": "2026-01-01T12:00:00.123+00:00"}}}) == ["new"]
+    assert ids({"range": {"updated": {"lt": "2026-01-01T00:00:00+00:00"}}}) == ["old"]
+    assert ids({"bool": {"filter": [{"term": {"acl": "all"}}], "must_not": [{"exists": {"field": "ref"}}]}}) == ["new"]
+    assert ids({"bool": {"must_not": [{"exists": {"field": "updated"}}]}}) == ["none"]
+    assert ids({"term": {"acl": "nobody"}}) == []
+    assert ids({"term": {"unmapped": "x"}}) == []
 
 
 def test_knn_filter_runs_before_the_neighbour_search(es: Elasticsearch) -> None:
@@ -245,12 +320,13 @@ def test_knn_filter_runs_before_the_neighbour_search(es: Elasticsearch) -> None:
         es.search(index="docs-v1", knn={**knn, "query_vector": [1.0, 0.0]})
     assert excinfo.value.error == "search_phase_execution_exception"
     assert "different number of dimensions [2]" in str(excinfo.value.body)
+    with pytest.raises(BadRequestError, match="zero magnitude"):
+        es.search(index="docs-v1", knn={**knn, "query_vector": [0.0, 0.0, 0.0]})
 
-    # A query and a knn section are a disjunction: scores add up.
-    both = es.search(index="docs-v1", query={"term": {"acl": "hr"}}, knn={**knn, "k": 3, "num_candidates": 3})
-    scores = {h["_id"]: h["_score"] for h in both["hits"]["hits"]}
-    term_only = es.search(index="docs-v1", query={"term": {"acl": "hr"}})["hits"]["hits"][0]["_score"]
-    assert scores["far"] == pytest.approx(term_only + 0.5, rel=1e-6)
+    # A query and a knn section together are valid Elasticsearch, but nothing sends them.
+    with pytest.raises(ApiError) as outside:
+        es.search(index="docs-v1", query={"term": {"acl": "hr"}}, knn=knn)
+    _outside_scope(outside, "a query and a knn")
 
 
 def test_rrf_retriever_is_licence_gated(es: Elasticsearch) -> None:
@@ -258,7 +334,7 @@ def test_rrf_retriever_is_licence_gated(es: Elasticsearch) -> None:
     retriever = {
         "rrf": {
             "retrievers": [
-                {"standard": {"query": {"match": {"title": "vpn"}}}},
+                {"standard": {"query": {"multi_match": {"query": "vpn", "fields": ["title"]}}}},
                 {"knn": {"field": "embedding", "query_vector": [1.0, 0.0, 0.0], "k": 1, "num_candidates": 5}},
             ],
             "rank_constant": 60,
@@ -282,13 +358,13 @@ def test_rrf_retriever_is_licence_gated(es: Elasticsearch) -> None:
 def test_injected_429s_are_retried_by_the_client(fake: FakeElasticsearch) -> None:
     with Elasticsearch(fake.url, request_timeout=5, retry_on_status=(429,), max_retries=3) as client:
         fake.fail_next(2)
-        assert client.info()["cluster_name"] == "fake-cluster"
+        assert client.indices.get(index="*").body == {}
         assert len(fake.requests) == 3
 
     with Elasticsearch(fake.url, request_timeout=5, retry_on_status=(429,), max_retries=1) as client:
         fake.fail_next(2)
         with pytest.raises(ApiError) as excinfo:
-            client.info()
+            client.indices.get(index="*")
         assert excinfo.value.meta.status == 429
         assert excinfo.value.error == "es_rejected_execution_exception"
         assert len(fake.requests) == 5
@@ -298,30 +374,37 @@ def test_api_key_is_required_when_configured() -> None:
     with FakeElasticsearch(api_key="c2VjcmV0") as server:
         with Elasticsearch(server.url, request_timeout=5) as anonymous:
             with pytest.raises(AuthenticationException) as excinfo:
-                anonymous.info()
+                anonymous.indices.get(index="*")
             assert excinfo.value.error == "security_exception"
-            assert "ApiKey" in excinfo.value.meta.headers.get("WWW-Authenticate", "")
+            assert "ApiKey" in str(excinfo.value.meta.headers.get("WWW-Authenticate"))
         with Elasticsearch(server.url, request_timeout=5, api_key="wrong") as wrong:
             with pytest.raises(AuthenticationException):
-                wrong.info()
+                wrong.indices.get(index="*")
         with Elasticsearch(server.url, request_timeout=5, api_key="c2VjcmV0") as client:
-            assert client.info()["version"]["number"] == "9.1.0"
+            assert client.indices.get(index="*").body == {}
         assert server.requests[-1].headers["authorization"] == "ApiKey c2VjcmV0"
 
 
 def test_dense_vectors_never_appear_in_source(fake: FakeElasticsearch, es: Elasticsearch) -> None:
-    _index(es, "docs-v1", [{"id": "1", "title": "vpn", "embedding": [0.0, 1.0, 0.0]}])
+    _index(es, "docs-v1", [{"id": "1", "title": "vpn", "acl": "all", "embedding": [0.0, 1.0, 0.0]}])
     hit = es.search(index="docs-v1", query={"match_all": {}})["hits"]["hits"][0]
-    assert hit["_source"] == {"title": "vpn"}
-    assert es.get(index="docs-v1", id="1")["_source"] == {"title": "vpn"}
-    assert es.mget(index="docs-v1", ids=["1"])["docs"][0]["_source"] == {"title": "vpn"}
+    assert hit["_source"] == {"title": "vpn", "acl": "all"}
+    assert es.get(index="docs-v1", id="1")["_source"] == {"title": "vpn", "acl": "all"}
+    assert es.mget(index="docs-v1", ids=["1"])["docs"][0]["_source"] == {"title": "vpn", "acl": "all"}
     assert fake.documents("docs-v1")["1"]["embedding"] == [0.0, 1.0, 0.0]  # stored, just not shown
+
+    # And the other _source filters in scope.
+    assert es.get(index="docs-v1", id="1", source_includes=["acl"])["_source"] == {"acl": "all"}
+    assert es.mget(index="docs-v1", ids=["1"], source_excludes=["acl"])["docs"][0]["_source"] == {"title": "vpn"}
+    hit = es.search(index="docs-v1", source={"includes": ["title"]})["hits"]["hits"][0]
+    assert hit["_source"] == {"title": "vpn"}
+    assert "_source" not in es.search(index="docs-v1", source=False)["hits"]["hits"][0]
 
 
 def test_search_after_paginates_a_sorted_result(es: Elasticsearch) -> None:
-    docs = [{"id": f"d{i}", "title": "x", "acl": f"k{i % 2}", "rank": i % 3} for i in range(7)]
+    docs = [{"id": f"d{i}", "ref": f"r{i}", "acl": f"k{i % 2}", "updated": f"2026-01-0{1 + i % 3}"} for i in range(7)]
     _index(es, "docs-v1", docs)
-    sort = [{"rank": "desc"}, {"title.raw": "asc"}, {"acl": "asc"}, "_doc"]
+    sort = [{"updated": "asc"}, {"acl": "asc"}, {"ref": "asc"}]
     seen: list[str] = []
     after = None
     while True:
@@ -331,44 +414,65 @@ def test_search_after_paginates_a_sorted_result(es: Elasticsearch) -> None:
         assert all(hit["_score"] is None for hit in page)
         seen += [hit["_id"] for hit in page]
         after = page[-1]["sort"]
-    assert sorted(seen) == sorted(d["_id"] for d in [{"_id": f"d{i}"} for i in range(7)])
     assert len(seen) == len(set(seen)) == 7
-    ranks = [int(es.get(index="docs-v1", id=i)["_source"]["rank"]) for i in seen]
-    assert ranks == sorted(ranks, reverse=True)
+    dates = [es.get(index="docs-v1", id=i)["_source"]["updated"] for i in seen]
+    assert dates == sorted(dates)
+    assert after is not None and after[0] == datetime(2026, 1, 3, tzinfo=UTC).timestamp() * 1000  # epoch millis
 
-    with pytest.raises(BadRequestError) as excinfo:
-        es.search(index="docs-v1", sort=["_id"])
-    assert "indices.id_field_data.enabled" in str(excinfo.value.body)
-    with pytest.raises(BadRequestError, match="Fielddata is disabled"):
-        es.search(index="docs-v1", sort=["title"])
+    for outside, what in (([{"title": "asc"}], "text field [title]"), ([{"ref": "desc"}], "sort order [desc]")):
+        with pytest.raises(ApiError) as excinfo:
+            es.search(index="docs-v1", sort=outside)
+        _outside_scope(excinfo, what)
 
 
 def test_delete_by_query_with_refresh_is_visible_immediately(es: Elasticsearch) -> None:
     _index(es, "docs-v1", [{"id": "1", "acl": "hr"}, {"id": "2", "acl": "hr"}, {"id": "3", "acl": "all"}])
-    response = es.delete_by_query(index="docs-v1", query={"term": {"acl": "hr"}}, refresh=True)
+    response = es.delete_by_query(index="docs-v1", query={"term": {"acl": "hr"}}, refresh=True, conflicts="proceed")
     assert (response["deleted"], response["total"], response["failures"]) == (2, 2, [])
-    assert es.count(index="docs-v1")["count"] == 1
+    assert es.count(index="docs-v1", query={"match_all": {}})["count"] == 1
     assert [d["found"] for d in es.mget(index="docs-v1", ids=["1", "3"])["docs"]] == [False, True]
 
+    # A document rewritten since the last refresh is a version conflict, which conflicts=proceed skips.
+    es.index(index="docs-v1", id="3", document={"acl": "all", "ref": "new"})
+    response = es.delete_by_query(index="docs-v1", query={"term": {"acl": "all"}}, refresh=True, conflicts="proceed")
+    assert (response["deleted"], response["version_conflicts"]) == (0, 1)
+    assert es.get(index="docs-v1", id="3")["_source"]["ref"] == "new"
 
-def test_requests_elasticsearch_would_reject_are_rejected(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+
+def test_requests_elasticsearch_would_reject_are_rejected(es: Elasticsearch) -> None:
     es.indices.create(index="docs-v1", mappings=MAPPINGS)
-    with pytest.raises(BadRequestError) as excinfo:
-        es.search(index="docs-v1", body={"query": {"match_all": {}}, "colour": "blue"})
-    assert excinfo.value.body["error"]["reason"] == "Unknown key for a VALUE_STRING in [colour]."
-    with pytest.raises(BadRequestError, match="unknown query"):
-        es.search(index="docs-v1", query={"matchh": {"title": "x"}})
-    with pytest.raises(BadRequestError, match=r"\[match\] query does not support \[fuzzyness\]"):
-        es.search(index="docs-v1", query={"match": {"title": {"query": "x", "fuzzyness": 1}}})
     with pytest.raises(NotFoundError) as excinfo:
         es.search(index="nope", query={"match_all": {}})
     assert excinfo.value.error == "index_not_found_exception"
-    with pytest.raises(BadRequestError, match="contains unrecognized parameter"):
-        es.perform_request("GET", "/docs-v1/_search", params={"colour": "blue"}, headers={"accept": "application/json"})
-    with pytest.raises(ApiError) as excinfo:
+    with pytest.raises(NotFoundError):
+        es.get(index="docs-v1", id="missing")
+    with pytest.raises(ApiError) as wrong_method:
         es.perform_request("GET", "/_bulk", headers={"accept": "application/json"})
-    assert excinfo.value.meta.status == 405
-    with pytest.raises(ApiError) as excinfo:
-        es.search(index="docs-v1", aggs={"by_acl": {"terms": {"field": "acl"}}})
-    assert excinfo.value.meta.status == 501  # valid Elasticsearch, deliberately not emulated
+    assert wrong_method.value.meta.status == 405
+
+
+def test_requests_outside_the_frozen_scope_get_501(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+    es.indices.create(index="docs-v1", mappings=MAPPINGS)
+    title = {"multi_match": {"query": "x", "fields": ["title"]}}
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"query": {"match_all": {}}, "colour": "blue"}, "[colour]"),
+        ({"query": {"matchh": {"title": "x"}}}, "query [matchh]"),
+        ({"query": {"multi_match": {**title["multi_match"], "fuzzyness": 1}}}, "[fuzzyness]"),
+        ({"query": {"match": {"title": "x"}}}, "query [match]"),
+        ({"aggs": {"by_acl": {"terms": {"field": "acl"}}}}, "[aggs]"),
+    ]
+    for body, what in cases:
+        with pytest.raises(ApiError) as excinfo:
+            es.search(index="docs-v1", body=body)
+        _outside_scope(excinfo, what)
     assert fake.requests[-1].body == {"aggs": {"by_acl": {"terms": {"field": "acl"}}}}
+
+    with pytest.raises(ApiError) as excinfo:
+        es.perform_request("GET", "/docs-v1/_search", params={"colour": "blue"}, headers={"accept": "application/json"})
+    _outside_scope(excinfo, "[colour]")
+    with pytest.raises(ApiError) as excinfo:
+        es.perform_request("GET", "/_cat/indices", headers={"accept": "application/json"})
+    _outside_scope(excinfo, "[GET /_cat/indices]")
+    with pytest.raises(ApiError) as excinfo:
+        es.index(index="docs-v9", id="1", document={"title": "x"})
+    _outside_scope(excinfo, "auto-creating indices")
