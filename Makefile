@@ -10,11 +10,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install install-dev run test test-es lint fmt typecheck check bench clean up down env-example
+.PHONY: help install install-dev run test test-resilience test-es lint fmt typecheck check bench clean up down env-example
 
 help:
 	@echo "make run    - install, ingest examples/handbook, answer sample questions"
 	@echo "make test   - install dev tools and run the test suite"
+	@echo "make test-resilience - hostile input, markup injection, faults and the burst, slow scenarios included"
 	@echo "make test-es - the store contract suite against a real Elasticsearch (needs Docker)"
 	@echo "make up [PROFILES='slack teams gpu ingest'] | make down - the stack in docker compose (docs/DEPLOY.md)"
 	@echo "make lint | typecheck | check | bench | clean"
@@ -49,7 +50,11 @@ run: install
 	@echo "      $(BIN)/ragbot ask 'question' --as group:hr --json"
 
 test: install-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+# The standing resilience suite in full: hostile input, markup injection, faults and the burst (tests/resilience).
+test-resilience: install-dev
+	$(BIN)/python -m pytest tests/resilience
 
 # The same contract suite, against a real single-node cluster from docker-compose.yml (needs Docker).
 ELASTIC_PASSWORD ?= ragbot-dev-only
