@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from ragbot.ingestion import Chunker, ingest, open_source
 from tests.conftest import HANDBOOK
 from tests.fakes.hash_embedder import HashEmbedder
 
-# A database of the local Redis that nothing else uses; flushed before each test.
-REDIS_URL = "redis://127.0.0.1:6379/11"
+# A database of the local Redis that nothing else uses; flushed before each test. Two test runs at once (two
+# developers on one machine) each pick their own with E2E_REDIS_DB.
+REDIS_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('E2E_REDIS_DB', '11'))}"
 
 
 @pytest.fixture
