@@ -6,6 +6,7 @@ import re
 from collections.abc import Container, Sequence
 
 from ragbot.models import Citation, Passage
+from ragbot.urls import safe_url
 
 __all__ = [
     "MARKER",
@@ -35,14 +36,18 @@ def snippet(text: str, *, limit: int = 240) -> str:
 
 
 def cite(passage: Passage, *, quoted: str | None = None) -> Citation:
-    """The citation `[rank]` of `passage`, showing `quoted` (the words relied on) or the passage's opening."""
+    """The citation `[rank]` of `passage`, showing `quoted` (the words relied on) or the passage's opening.
+
+    A stored URL that fails the URL policy (an index written before ingest checked it) is left out: every citation
+    shown anywhere, the command line's JSON included, carries a safe link or none.
+    """
     chunk = passage.chunk
     return Citation(
         n=passage.rank,
         doc_id=chunk.doc_id,
         chunk_id=chunk.chunk_id,
         title=chunk.title,
-        url=chunk.url,
+        url=safe_url(chunk.url),
         heading_path=chunk.heading_path,
         snippet=snippet(quoted if quoted is not None else chunk.text),
     )

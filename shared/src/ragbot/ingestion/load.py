@@ -2,7 +2,8 @@
 
 Every loader keeps the structure the chunker needs: headings as `#` lines, list items as `- ` lines and tables as
 `| a | b |` rows. Markdown passes through (minus front matter), HTML and Word (.docx) are converted, plain text and
-PDF become paragraphs. A file that cannot be read raises `DocumentError`; the caller reports it and carries on.
+PDF become paragraphs. A file that cannot be read, or whose front matter `url:` fails the URL policy
+(`ragbot.urls`), raises `DocumentError`; the caller reports it and carries on.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from ragbot.errors import DocumentError, InputError
 from ragbot.ingestion.acl import ACL_SIDECAR, AclRules
 from ragbot.models import Document
+from ragbot.urls import shown, url_problem
 
 __all__ = ["SUPPORTED_SUFFIXES", "SourceFile", "discover", "first_h1", "load_document", "normalize_text"]
 
@@ -100,6 +102,10 @@ def load_document(file: SourceFile, *, source: str) -> Document:
         raise DocumentError("no text to index (empty, or a scanned PDF without a text layer)", path=file.doc_id)
     updated_at = modified or _updated_at(meta.pop("updated", ""), file=file)
     url = meta.pop("url", "")
+    problem = url_problem(url) if url else None
+    if problem:
+        # The one URL policy (ragbot.urls): the link would reach chat markup and the command line's output.
+        raise DocumentError(f"front matter url refused: {problem}: {shown(url)}", path=file.doc_id)
     return Document(
         doc_id=file.doc_id,
         title=title.strip() or _title_from_name(file.path),

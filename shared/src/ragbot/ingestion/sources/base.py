@@ -1,4 +1,4 @@
-"""What every source shares: the `Source` protocol, `LoadFailure`, and the checks on a source's name and URL base.
+"""What every source shares: the `Source` protocol, `LoadFailure`, and the checks on a source's name and URLs.
 
 A `Source` yields `Document`s, and a `LoadFailure` for each item it could not load, so that one bad file or line
 never stops an ingest. Every yielded `doc_id` (document or failure) counts as still present when pruning: a file
@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ragbot.errors import InputError
 from ragbot.models import Document
+from ragbot.urls import shown, url_problem
 
-__all__ = ["LoadFailure", "Source", "check_source_name", "check_url_base", "join_url"]
+__all__ = ["LoadFailure", "Source", "check_source_name", "check_url_base", "join_url", "url_refusal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +70,25 @@ def check_url_base(url_base: str | None) -> str | None:
         The URL, stripped, or None.
 
     Raises:
-        InputError: `url_base` is not an http(s) URL with a host.
+        InputError: `url_base` fails the URL policy (`ragbot.urls`: http or https, a host, no markup, whitespace
+            or control characters, bounded length).
     """
     if not url_base:
         return None
-    parts = urlsplit(url_base.strip())
-    if parts.scheme not in {"http", "https"} or not parts.netloc or any(c.isspace() for c in url_base.strip()):
-        raise InputError(f"the url base must be an http(s) URL, got {url_base!r}")
+    problem = url_problem(url_base.strip())
+    if problem:
+        raise InputError(f"the url base must be an http(s) URL the URL policy accepts: {problem}: {shown(url_base)}")
     return url_base.strip()
+
+
+def url_refusal(url: str) -> str | None:
+    """Why a document's final URL (its own, or joined under a base) is refused, in one line; None if it passes.
+
+    Every source checks each document's URL with this before yielding it, so a bad one is that document's
+    `LoadFailure` and the other documents are still ingested.
+    """
+    problem = url_problem(url) if url else None
+    return f"url refused: {problem}: {shown(url)}" if problem else None
 
 
 def join_url(base: str, doc_id: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from ragbot.errors import DocumentError, InputError
 from ragbot.ingestion.acl import AclRules, load_acl_rules
 from ragbot.ingestion.load import SourceFile, discover, load_document
-from ragbot.ingestion.sources.base import LoadFailure, check_source_name, check_url_base, join_url
+from ragbot.ingestion.sources.base import LoadFailure, check_source_name, check_url_base, join_url, url_refusal
 from ragbot.models import Document
 
 __all__ = ["FolderSource"]
@@ -18,7 +18,8 @@ class FolderSource:
     """The supported files under a folder (or one file); a document's id is its POSIX path under the folder.
 
     Access comes from the folder's `.ragbot-acl.toml` sidecar, then `acl`, then everyone. A file that fails to load
-    is yielded as a `LoadFailure`.
+    is yielded as a `LoadFailure`, and so is one whose URL (front matter `url:`, or joined under `url_base`) fails
+    the URL policy (`ragbot.urls`).
     """
 
     def __init__(
@@ -67,6 +68,10 @@ class FolderSource:
                 continue
             if url_base and not document.url:
                 document = document.model_copy(update={"url": join_url(url_base, document.doc_id)})
+            refused = url_refusal(document.url)
+            if refused:  # a link joined under the base can still be too long
+                yield LoadFailure(doc_id=document.doc_id, reason=refused)
+                continue
             yield document
 
     def __repr__(self) -> str:

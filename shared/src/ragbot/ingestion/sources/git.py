@@ -17,6 +17,7 @@ from ragbot.ingestion.load import discover
 from ragbot.ingestion.sources.base import LoadFailure
 from ragbot.ingestion.sources.folder import FolderSource
 from ragbot.models import Document
+from ragbot.urls import url_problem
 
 __all__ = ["GIT_TIMEOUT_S", "GitFolderSource"]
 
@@ -44,8 +45,8 @@ class GitFolderSource(FolderSource):
     A file's `updated_at` is the time of the last commit that touched it, or its mtime while it has uncommitted
     changes (a date in the file itself, such as front matter `updated:`, still wins). Without `url_base`, links
     point at the file on the `origin` remote's web UI (GitHub, GitLab or Bitbucket) at the checked-out branch or
-    commit. If git is missing or the folder is not a usable repository, the folder is read like a `FolderSource`,
-    with a warning.
+    commit; a link derived from a remote that fails the URL policy (`ragbot.urls`) is not made. If git is missing
+    or the folder is not a usable repository, the folder is read like a `FolderSource`, with a warning.
     """
 
     def __init__(
@@ -114,7 +115,12 @@ class GitFolderSource(FolderSource):
         base, kind = web
         prefix = os.fsdecode(self._git("rev-parse", "--show-prefix", allow_failure=True)).strip()
         route = {"gitlab": "-/blob", "bitbucket": "src"}.get(kind, "blob")
-        return f"{base}/{route}/{quote(ref, safe='/')}/{quote(prefix, safe='/')}"
+        derived = f"{base}/{route}/{quote(ref, safe='/')}/{quote(prefix, safe='/')}"
+        problem = url_problem(derived)
+        if problem:  # the remote's URL is the repository's to choose: links from it must pass the URL policy too
+            log.warning("%s: no web link for the origin remote (%s); documents have no url", self.root, problem)
+            return None
+        return derived
 
     def _git(self, *args: str, allow_failure: bool = False) -> bytes:
         """Run git in the folder; an empty result when `allow_failure` and git says no.

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ragbot.errors import InputError
 from ragbot.ingestion.acl import AclRules, load_acl_rules
 from ragbot.ingestion.load import first_h1, normalize_text
-from ragbot.ingestion.sources.base import LoadFailure, check_source_name, check_url_base, join_url
+from ragbot.ingestion.sources.base import LoadFailure, check_source_name, check_url_base, join_url, url_refusal
 from ragbot.models import Document
 
 __all__ = ["JsonlSource"]
@@ -29,7 +29,8 @@ class JsonlSource:
     `# ` heading, else a name derived from the id; `url` to `url_base` joined with the id; `updated_at` (ISO 8601
     date or datetime, naive means UTC) to the file's mtime; `acl` (non-empty list of principals) to the sidecar
     rules in the file's folder matched on the id, else `acl`, else everyone; `metadata` is an object of strings.
-    Each bad line is yielded as a `LoadFailure` and the rest carry on; blank lines are skipped.
+    A URL that fails the URL policy (`ragbot.urls`) makes its line bad. Each bad line is yielded as a `LoadFailure`
+    and the rest carry on; blank lines are skipped.
     """
 
     def __init__(
@@ -111,12 +112,16 @@ class JsonlSource:
         updated_at = _iso_datetime(record["updated_at"]) if "updated_at" in record else default_updated_at
         acl = _principals(record["acl"]) if "acl" in record else self.rules.principals_for(doc_id)
         metadata = _metadata(record["metadata"]) if "metadata" in record else {}
+        url = url or (join_url(self.url_base, doc_id) if self.url_base else "")
+        refused = url_refusal(url)
+        if refused:
+            raise ValueError(refused)
         canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         try:
             return Document(
                 doc_id=doc_id,
                 title=title or first_h1(text).strip() or _title_from_id(doc_id),
-                url=url or (join_url(self.url_base, doc_id) if self.url_base else ""),
+                url=url,
                 source=self._name,
                 text=text,
                 updated_at=updated_at,
