@@ -36,7 +36,8 @@ def outcome(text: str, *, refused: bool = False, citations: int = 2) -> Outcome:
 def test_an_answer_has_text_sources_and_feedback_buttons() -> None:
     [message] = render_answer(outcome("You get 25 days [1] & more [2]."))
     blocks = message["blocks"]
-    assert message["text"] == "You get 25 days [1] & more [2]."
+    # The fallback text is mrkdwn too (notifications, clients without blocks): escaped like the blocks.
+    assert message["text"] == "You get 25 days [1] &amp; more [2]."
     assert blocks[0]["text"]["text"] == "You get 25 days [1] &amp; more [2]."
     sources = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "[1] <https://wiki.example/1|Doc &lt;1&gt; ¦ x> · Leave › Annual · updated 2026-01-01" in sources

@@ -15,7 +15,7 @@ from ragbot.errors import ConfigurationError, PermanentError, RetryableError
 from ragbot.models import ConversationRef, Outcome
 from ragbot.ports import PlatformSenders
 from ragbot.settings import Settings
-from slack_adapter.translate import SlackMessage, render_answer, render_notice
+from slack_adapter.translate import SlackMessage, render_answer, render_notice, render_partial
 
 __all__ = ["SlackPartialSender", "SlackReplySender", "senders"]
 
@@ -83,7 +83,7 @@ class SlackReplySender:
 
 
 class SlackPartialSender:
-    """Shows a partial answer by editing the progress message (plain mrkdwn; the reply hop puts the blocks in).
+    """Shows a partial answer by editing the progress message (escaped mrkdwn; the reply hop puts the blocks in).
 
     Args:
         client: A `slack_sdk.WebClient` with the bot token, without rate-limit retries: a refused edit is skipped.
@@ -105,10 +105,8 @@ class _SlackStream:
 
     def show(self, text: str) -> None:
         ref = self._conversation
-        self._client.chat_update(channel=ref.channel, ts=ref.message, text=text[:_PARTIAL_CHARS])
-
-
-_PARTIAL_CHARS = 3_000
+        # The model's words so far, escaped like every other text sent to Slack (translate.render_partial).
+        self._client.chat_update(channel=ref.channel, ts=ref.message, text=render_partial(text))
 
 
 def senders(settings: Settings) -> PlatformSenders:

@@ -3,6 +3,13 @@
 Slack's limits that shape the rendering: 50 blocks per message, 3000 characters of text per section, 75 characters
 per button label, 2000 characters per button value, 40 000 characters of fallback `text`. A long answer is split
 into several sections at paragraph or sentence boundaries, and into several messages if it needs more blocks.
+
+Markup: every piece of text that reaches Slack (answer blocks, the fallback `text`, notices, partial answers, the
+`/ask` echo, source titles) goes through `escape`, Slack's one escaping rule (`&`, `<`, `>` as entities), so
+`<!channel>`, `<@U…>` or `<https://evil|label>` from a document, a question or the model shows as the characters
+typed and never pings or links. The only `<…>` in a message are the links `link` builds, and only for a URL the
+URL policy (`ragbot.urls`) accepts. Our mrkdwn objects are `verbatim`, so Slack does not turn plain words into
+channel links or mentions either.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from ragbot import texts
-from ragbot.models import Citation, Outcome, Turn
+from ragbot.models import MAX_QUESTION_CHARS, Citation, Outcome, Turn
+from ragbot.urls import safe_url
 
 __all__ = [
     "FEEDBACK_DOWN",
@@ -22,9 +30,12 @@ __all__ = [
     "SlackMessage",
     "escape",
     "history_turns",
+    "link",
     "question_text",
     "render_answer",
+    "render_echo",
     "render_notice",
+    "render_partial",
 ]
 
 PLACEHOLDER = f":hourglass_flowing_sand: {texts.PROGRESS}"
@@ -33,10 +44,13 @@ FEEDBACK_DOWN = "ragbot_feedback_down"
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_FALLBACK_CHARS = 40_000
+MAX_PARTIAL_CHARS = 3_000
+"""A partial answer is an edit of the progress message: short, since it is replaced by the answer anyway."""
 
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
 _BARE_LINK = re.compile(r"<(https?://[^|>]+)>")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,31}")
 
 SlackMessage = dict[str, Any]
 """Keyword arguments of chat.postMessage / chat.update: `text` (fallback) and `blocks`."""
@@ -72,8 +86,41 @@ def history_turns(
 
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    """Any text as mrkdwn that shows exactly that text: the one escaping function for everything sent to Slack.
+
+    Slack reads `&`, `<` and `>` as control characters (its formatting reference, "Escaping text") and decodes
+    only these three entities, so they alone are replaced: a mention, a special such as `<!here>`, a date token or
+    a link in the text becomes visible characters, and an entity already in the text (`&lt;`) shows as typed.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str, label: str) -> str:
+    """A link to `url` shown as `label`, if the URL policy accepts `url`; otherwise `label` as plain text.
+
+    The label is escaped, and `|` (which would end it early) is shown as `¦`; the URL has no `<`, `>` or `|`
+    (the policy refuses them) and its `&` is escaped as Slack expects inside a link.
+    """
+    title = escape(" ".join(label.split()) or url).replace("|", "¦")
+    target = safe_url(url)
+    return f"<{escape(target)}|{title}>" if target else title
+
+
+def render_echo(user: str, text: str) -> str:
+    """The message that shows an `/ask` question in the channel: the asker's mention, then the question as text.
+
+    Args:
+        user: The asker's Slack user id (mentioned only if it looks like one).
+        text: The command's text as Slack sent it; mentions and links in it are shown as readable text.
+    """
+    who = f"<@{user}>" if _USER_ID.fullmatch(user) else "Someone"
+    question = question_text(text, bot_user_id=None)[:MAX_QUESTION_CHARS]
+    return f"{who} asked: {escape(question)}"
+
+
+def render_partial(text: str) -> str:
+    """A partial answer as the `text` of an edit of the progress message: escaped, within `MAX_PARTIAL_CHARS`."""
+    return _clip_escaped(escape(text), MAX_PARTIAL_CHARS)
 
 
 def render_answer(outcome: Outcome) -> list[SlackMessage]:
@@ -87,9 +134,10 @@ def render_answer(outcome: Outcome) -> list[SlackMessage]:
         blocks.append(_section(title))
         blocks.extend(_section(part) for part in _split(_sources(answer.citations, updated), MAX_SECTION_CHARS))
     note = "Not found in the documents" if answer.refused else "Answered from your company's documents"
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"{note} · was this helpful?"}]})
+    context = {"type": "mrkdwn", "text": f"{note} · was this helpful?", "verbatim": True}
+    blocks.append({"type": "context", "elements": [context]})
     blocks.append(_feedback_buttons(outcome.question.question_id))
-    fallback = answer.text[:MAX_FALLBACK_CHARS]
+    fallback = _clip_escaped(escape(answer.text), MAX_FALLBACK_CHARS)
     pages = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)]
     if len(pages) > 1 and len(pages[-1]) < 2:  # keep the buttons with their context line
         pages[-1][:0] = pages[-2][-1:]
@@ -98,15 +146,14 @@ def render_answer(outcome: Outcome) -> list[SlackMessage]:
 
 
 def render_notice(text: str) -> SlackMessage:
-    return {"text": text, "blocks": [_section(escape(text))]}
+    """A notice (an apology, a limit reached) as a message: the same escaped text in `text` and in its block."""
+    return {"text": escape(text), "blocks": [_section(escape(text))]}
 
 
 def _sources(citations: Sequence[Citation], updated: Mapping[str, datetime]) -> str:
     lines = []
     for citation in citations:
-        title = escape(citation.title or citation.doc_id).replace("|", "¦")
-        head = f"<{citation.url}|{title}>" if citation.url.startswith(("http://", "https://")) else f"*{title}*"
-        parts = [f"[{citation.n}] {head}"]
+        parts = [f"[{citation.n}] {link(citation.url, citation.title or citation.doc_id)}"]
         if citation.heading_path:
             parts.append(escape(citation.heading_path))
         when = updated.get(citation.chunk_id)
@@ -138,7 +185,17 @@ def _feedback_buttons(question_id: str) -> dict[str, Any]:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+    # verbatim: Slack links only what we wrote as a link; it turns no plain word into a channel link or mention.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " ", "verbatim": True}}
+
+
+def _clip_escaped(text: str, limit: int) -> str:
+    """Escaped `text` in at most `limit` characters, never cut inside an entity such as `&amp;`."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&")
+    return cut[:amp] if amp >= 0 and ";" not in cut[amp:] else cut
 
 
 def _split(text: str, limit: int) -> list[str]:
