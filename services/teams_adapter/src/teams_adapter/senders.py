@@ -29,7 +29,7 @@ from ragbot.ports import PlatformSenders
 from ragbot.settings import Settings
 from teams_adapter.answers import remember_answer
 from teams_adapter.config import SdkConfig, sdk_config, service_url_allowed
-from teams_adapter.translate import render_answer, render_notice
+from teams_adapter.translate import render_answer, render_notice, render_partial
 
 __all__ = ["TeamsPartialSender", "TeamsReplySender", "senders"]
 
@@ -155,7 +155,9 @@ class _TeamsStream:
         info: dict[str, Any] = {"type": "streaminfo", "streamType": "streaming", "streamSequence": self._sequence}
         if self.handle:
             info["streamId"] = self.handle
-        sent = self._sender.send(self._conversation, {"type": "typing", "text": text, "entities": [info]})
+        # The model's words so far, escaped like the final answer (translate.render_partial).
+        update = {"type": "typing", "text": render_partial(text), "entities": [info]}
+        sent = self._sender.send(self._conversation, update)
         if not self.handle:
             self.handle = sent or ""
 

@@ -8,17 +8,27 @@ has no claims to make: it lists the closest sources in the text instead. `card=T
 (text, sources, 👍/👎 `Action.Submit`) for clients that show neither citations nor the feedback loop.
 
 Teams refuses a message over about 28 KB; `MAX_MESSAGE_BYTES` keeps a margin under that, measured as UTF-8 JSON.
+
+Markup: every text Teams renders as Markdown (the answer message, the card's TextBlocks, the card's summary, the
+streamed partials, source titles and headings) goes through `escape`, the one escaping function: Markdown's link,
+image, emphasis, code and heading characters are backslash-escaped and `&`, `<`, `>` become entities, so
+`[the form](https://evil.example/phish)`, `![x](…)`, `<a href=…>` or `&lt;b&gt;` from a document, a question or
+the model shows as the characters typed. Only the `[n]` citation markers stay live (and nothing after one can turn
+it into a link). The only links are the ones `_source_list` builds, and only for a URL the URL policy
+(`ragbot.urls`) accepts; a citation entity carries a URL only if it passes too. Notices are plain text.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from ragbot.models import Answer, Citation, Outcome
+from ragbot.urls import safe_url
 
 __all__ = [
     "AI_LABEL_TYPE",
@@ -28,10 +38,12 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_NAME_CHARS",
     "card_feedback",
+    "escape",
     "invoke_feedback",
     "question_text",
     "render_answer",
     "render_notice",
+    "render_partial",
 ]
 
 MAX_MESSAGE_BYTES = 27_000
@@ -47,7 +59,11 @@ CARD_FEEDBACK = "ragbot.feedback"
 
 _AT = re.compile(r"<at[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+_CITATION_MARKER = re.compile(r"\[\d{1,3}\]")
+# Backslash-escaped: what makes links, images, emphasis, code, headings and tables in Markdown.
+_BACKSLASHED = frozenset("\\`*_~[]#|")
+# As entities, which every Markdown and HTML renderer reads as text: no tag, no autolink, no entity from content.
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 Activity = dict[str, Any]
 """A Bot Framework activity as JSON (camelCase keys), ready for `Activity().deserialize`."""
@@ -112,6 +128,36 @@ def card_feedback(value: Any) -> tuple[FeedbackValue, str] | None:
 # -- outbound ---------------------------------------------------------------------------------------------------------
 
 
+def escape(text: str, *, markers: bool = True) -> str:
+    """Any text as Markdown that shows exactly that text: the one escaping function for what Teams renders.
+
+    Args:
+        text: Text from anywhere (an answer, a partial answer, a source title or heading).
+        markers: Keep `[n]` citation markers live (Teams shows them as citations); a `(` or `:` right after one is
+            escaped, so a marker can never become a link or a link definition. False escapes them like any text.
+    """
+    out: list[str] = []
+    i, end = 0, len(text)
+    while i < end:
+        marker = _CITATION_MARKER.match(text, i) if markers and text[i] == "[" else None
+        if marker:
+            out.append(marker.group(0))
+            i = marker.end()
+            if i < end and text[i] in "(:":
+                out.append("\\" + text[i])
+                i += 1
+            continue
+        char = text[i]
+        out.append(_ENTITIES.get(char) or ("\\" + char if char in _BACKSLASHED else char))
+        i += 1
+    return "".join(out)
+
+
+def render_partial(text: str) -> str:
+    """A partial answer as the text of a streaming update: escaped like the final answer."""
+    return escape(text)
+
+
 def render_answer(outcome: Outcome, *, card: bool = False) -> Activity:
     """The answer as a Teams message activity, within `MAX_MESSAGE_BYTES`.
 
@@ -139,7 +185,7 @@ def _fit_message(answer: Answer) -> Activity:
         if overflow <= 0:
             return activity
         if len(text) > 500 or not citations:
-            text = _clip(text, max(len(text) - overflow - 1, 0))
+            text = _shorter(text, overflow)
         else:  # absurdly long titles or URLs: give up sources before the answer itself
             citations = citations[:-1]
 
@@ -153,16 +199,17 @@ def _message(answer: Answer, text: str, citations: Sequence[Citation]) -> Activi
         "@id": "",
         "additionalType": [AI_LABEL_TYPE],
     }
+    body = escape(text)
     if answer.refused or not cited:
         # No claim is made: show where one might look instead.
         heading = "Closest sources" if answer.refused else "Sources"
         if citations:
-            text = f"{text}\n\n**{heading}**\n\n{_source_list(citations)}"
+            body = f"{body}\n\n**{heading}**\n\n{_source_list(citations)}"
     else:
         entity["citation"] = [_claim(c) for c in cited[:MAX_CITATIONS]]
     return {
         "type": "message",
-        "text": text,
+        "text": body,
         "textFormat": "markdown",
         "channelData": {"feedbackLoopEnabled": True},
         "entities": [entity],
@@ -175,7 +222,7 @@ def _claim(citation: Citation) -> dict[str, Any]:
         "name": _clip(citation.title or citation.doc_id, MAX_NAME_CHARS),
         "abstract": _clip(" ".join(citation.snippet.split()) or citation.title or citation.doc_id, MAX_ABSTRACT_CHARS),
     }
-    if citation.url:
+    if citation.url:  # `_usable` has already dropped a URL the policy refuses
         appearance["url"] = citation.url
     keywords = _keywords(citation.heading_path)
     if keywords:
@@ -195,11 +242,11 @@ def _fit_card(answer: Answer, question_id: str) -> Activity:
         overflow = _size(activity) - MAX_MESSAGE_BYTES
         if overflow <= 0:
             return activity
-        text = _clip(text, max(len(text) - overflow - 1, 0))
+        text = _shorter(text, overflow)
 
 
 def _card(answer: Answer, text: str, question_id: str) -> Activity:
-    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": text or " ", "wrap": True}]
+    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": escape(text) or " ", "wrap": True}]
     citations = _usable(answer.citations)
     if citations:
         heading = "Closest sources" if answer.refused else "Sources"
@@ -224,7 +271,7 @@ def _card(answer: Answer, text: str, question_id: str) -> Activity:
     }
     return {
         "type": "message",
-        "summary": _clip(answer.text, 200),
+        "summary": escape(_clip(answer.text, 200)),
         "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": content}],
         "entities": [
             {
@@ -242,8 +289,9 @@ def _source_list(citations: Sequence[Citation]) -> str:
     lines = []
     for citation in citations:
         title = _escape(citation.title or citation.doc_id)
-        url = citation.url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
-        head = f"[{title}]({url})" if url.startswith(("http://", "https://")) else f"**{title}**"
+        # The policy leaves no space, `<`, `>` or `\\` in a URL; parentheses would end the link's destination.
+        url = safe_url(citation.url).replace("(", "%28").replace(")", "%29")
+        head = f"[{title}]({url})" if url else f"**{title}**"
         parts = [f"[{citation.n}] {head}"]
         if citation.heading_path:
             parts.append(_escape(citation.heading_path))
@@ -252,12 +300,23 @@ def _source_list(citations: Sequence[Citation]) -> str:
 
 
 def _usable(citations: Sequence[Citation]) -> list[Citation]:
-    """Citations with a URL Teams can open (or none); an overlong URL is dropped rather than the source."""
-    return [c.model_copy(update={"url": ""}) if len(c.url) > MAX_URL_CHARS else c for c in citations]
+    """Citations with a URL Teams can open and the URL policy accepts, or none: a bad URL is dropped, not the source."""
+    usable = (len(c.url) <= MAX_URL_CHARS and safe_url(c.url) for c in citations)
+    return [c if ok else c.model_copy(update={"url": ""}) for c, ok in zip(citations, usable, strict=True)]
 
 
 def _escape(text: str) -> str:
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """A title or heading on one line, escaped, its digits in brackets included (it is not an answer)."""
+    return escape(" ".join(text.split()), markers=False)
+
+
+def _shorter(text: str, overflow: int) -> str:
+    """`text` clipped so that its escaped form, as JSON, is about `overflow` bytes smaller."""
+    if not text:
+        return text
+    # Escaping grows a text (`&` is `&amp;`, `*` is `\\*`): cut by what a character weighs once escaped.
+    weight = max(len(json.dumps(escape(text), ensure_ascii=False).encode("utf-8")) / len(text), 1.0)
+    return _clip(text, max(len(text) - math.ceil(overflow / weight) - 1, 0))
 
 
 def _clip(text: str, limit: int) -> str:
