@@ -53,7 +53,6 @@ def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission]:
             dedupe_ttl_s=teams.dedupe_ttl_s,
             user_per_minute=settings.limits.user_per_minute,
             place_per_minute=settings.limits.channel_per_minute,
-            prompt_when_empty=False,
         ),
         answers=client,
         directory=build_directory(settings) or PrincipalsDirectory({}),

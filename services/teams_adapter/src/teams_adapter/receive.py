@@ -4,9 +4,10 @@ The HTTP layer (server.py) has authenticated the request before anything here ru
 
     feedback     an Adaptive Card button press (a message whose `value` is ours) is feedback, not a question
     filter       other bots and other tenants (when a tenant is configured) are ignored
-    admit        `ragbot.flow.receive.admit`: dedupe by activity id (Teams' retries answer once), empty messages
-                 ignored, over-long questions refused, per-user and (in channels and group chats) per-conversation
-                 rate limits — the same admission as every platform
+    admit        `ragbot.flow.receive.admit`: dedupe by activity id (Teams' retries answer once), an empty or
+                 mention-only message answered with a prompt (as on Slack), over-long questions refused, per-user
+                 and (in channels and group chats) per-conversation rate limits — the same admission as every
+                 platform
     progress     a typing indicator at once; the answer follows as a proactive message from the reply worker
     principals   personal chat: the asker's (email → directory); channels and group chats: public documents only
     enqueue      retrieve → generate → reply.teams; if the queue is unreachable the asker is told at once
@@ -153,7 +154,9 @@ class RagBot(ActivityHandler):  # type: ignore[misc]
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity: Activity = turn_context.activity
         if activity.name != _FEEDBACK_INVOKE:
-            return await super().on_invoke_activity(turn_context)
+            # The only invoke this bot implements. botbuilder's own handling of the others (sign-in, Adaptive Card
+            # actions) would end in 501 too, after reading a `value` it does not check: some shapes raise there.
+            return InvokeResponse(status=HTTPStatus.NOT_IMPLEMENTED)
         parsed = invoke_feedback(activity.value)
         if parsed is None:
             return InvokeResponse(status=HTTPStatus.BAD_REQUEST)
