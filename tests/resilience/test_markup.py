@@ -157,6 +157,15 @@ def test_a_url_the_policy_accepts_is_linked_exactly(url: str) -> None:
     assert not teams_live_markup(refused["text"], links={url}, bold=True)
 
 
+def test_slack_turns_no_plain_word_of_ours_into_a_link_or_mention() -> None:
+    # verbatim: Slack's automatic parsing (channel names, bare mentions) is off for every mrkdwn object we send.
+    answer = slack.render_answer(outcome("See #general, @here [1].", url=VALID_URLS[0]))
+    for message in [*answer, slack.render_notice("x")]:
+        objects = [b["text"] for b in message["blocks"] if b["type"] == "section"]
+        objects += [e for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+        assert objects and all(o["type"] == "mrkdwn" and o["verbatim"] is True for o in objects)
+
+
 def test_escaped_text_shows_exactly_what_was_written() -> None:
     for text in HOSTILE_TEXTS:
         shown = slack.escape(text).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
