@@ -6,10 +6,11 @@ the hops of the answering flow (retrieve → generate → reply), JSON on Celery
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "EVERYONE",
@@ -25,7 +26,9 @@ __all__ = [
     "Platform",
     "Question",
     "Retrieval",
+    "SafeText",
     "Turn",
+    "safe_text",
 ]
 
 EVERYONE = "*"
@@ -40,6 +43,44 @@ def _check_principals(value: tuple[str, ...]) -> tuple[str, ...]:
 
 
 MAX_QUESTION_CHARS = 4000
+
+# What no store, log or platform should be handed: lone surrogates (Python strings may hold them, UTF-8 cannot),
+# noncharacters, NUL and the other control characters (terminal escapes in a log line, say) but tab and newlines.
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(f"{chr(p + 0xFFFE)}{chr(p + 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
+_UNSAFE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
+
+
+def safe_text(value: str) -> str:
+    r"""`value` as any store, log and platform can take it: valid UTF-8, no NUL, no control characters.
+
+    A lone surrogate or a noncharacter becomes U+FFFD (a surrogate pair becomes the character it encodes), NUL is
+    removed, and any other control character but tab, newline and carriage return becomes a space.
+
+    Example:
+        >>> safe_text("bad \ud800 text\x00 with \x1b[31m escapes") == "bad \ufffd text with  [31m escapes"
+        True
+    """
+    if _UNSAFE.search(value) is None:
+        return value
+    if re.search("[\ud800-\udfff]", value):
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return _UNSAFE.sub(_replacement, value)
+
+
+def _replacement(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char == "\x00":
+        return ""
+    return " " if char <= "\x9f" else "\ufffd"
+
+
+def _made_safe(value: object) -> object:
+    # Before pydantic's own str check, which refuses a lone surrogate where a length is constrained.
+    return safe_text(value) if isinstance(value, str) else value
+
+
+SafeText = Annotated[str, BeforeValidator(_made_safe)]
+"""Text from outside (a question, a thread's history, a feedback comment), made safe as the model is built."""
 
 
 def _check_question_text(value: str) -> str:
@@ -115,7 +156,7 @@ class Turn(_Frozen):
     """One earlier message of the conversation (a thread's history)."""
 
     role: Literal["user", "assistant"]
-    text: str = Field(max_length=MAX_QUESTION_CHARS * 4)
+    text: SafeText = Field(max_length=MAX_QUESTION_CHARS * 4)
 
 
 Platform = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
@@ -138,7 +179,7 @@ class Question(_Frozen):
     """A question to answer. `question_id` is the idempotency key of every hop."""
 
     question_id: str = Field(min_length=1)
-    text: Annotated[str, AfterValidator(_check_question_text)]
+    text: Annotated[SafeText, AfterValidator(_check_question_text)]
     asker: str = ""
     principals: Principals = (EVERYONE,)
     conversation: ConversationRef = ConversationRef()
@@ -205,5 +246,5 @@ class Feedback(_Frozen):
     platform: Platform
     user: str = Field(min_length=1, max_length=200, description="Platform user id; hashed before it is stored.")
     value: Literal["up", "down"]
-    comment: str = Field("", max_length=2000)
+    comment: SafeText = Field("", max_length=2000)
     given_at: float = 0.0

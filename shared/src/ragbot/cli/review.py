@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ragbot.bootstrap import build_user_hasher, open_interaction_log
     from ragbot.interactions.records import correction_entry
+    from ragbot.interactions.redact import redact
 
     settings = load_settings()
     with open_interaction_log(settings) as log:
@@ -73,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
         {
             "question_id": r.question_id,
             "asked_at": r.asked_at.isoformat(),
-            "question": r.question,
-            "answer": r.answer,
-            "comments": [f.comment for f in r.feedback if f.value == "down" and f.comment],
+            # Redacted when recorded; again here, so records kept from before a redaction rule was added follow it.
+            "question": redact(r.question),
+            "answer": redact(r.answer),
+            "comments": [redact(f.comment) for f in r.feedback if f.value == "down" and f.comment],
             "corrected": any(f.correction for f in r.feedback),
         }
         for r in sorted(disliked, key=lambda r: r.asked_at, reverse=True)

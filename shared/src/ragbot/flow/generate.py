@@ -146,7 +146,9 @@ class ModelAnswerer:
         except RagbotError as err:
             reason = _reason(err)
             metrics.GENERATIONS.labels(adapter=label, result=f"degraded:{reason}").inc()
-            log.warning("answering from the documents only: %s", err, extra={"question_id": question.question_id})
+            log.warning(
+                "answering from the documents only: %s", _loggable(err), extra={"question_id": question.question_id}
+            )
             return self._degraded(question, passages, reason=reason)
         usage = dict(completion.usage)
         metrics.GENERATIONS.labels(adapter=label, result="ok").inc()
@@ -210,7 +212,7 @@ class ModelAnswerer:
                 pause = random.uniform(0, _BACKOFF_S[attempt])  # noqa: S311 - jitter, not secrecy
                 if time.monotonic() + pause >= deadline:
                     raise
-                log.info("model server busy (%s); retrying in %.2f s", error, pause)
+                log.info("model server busy (%s); retrying in %.2f s", _loggable(error), pause)
                 time.sleep(pause)
                 attempt += 1
 
@@ -278,6 +280,14 @@ class _TimedRelay:
             self._receiver(text)
         finally:
             self.seconds += time.perf_counter() - started
+
+
+def _loggable(err: RagbotError) -> str:
+    """What a log may say of a failed answer: our own configuration errors whole; for the rest, the kind only, since
+    they quote the model server's reply, which may echo the request (the question, the passages)."""
+    if isinstance(err, ConfigurationError):
+        return str(err)
+    return f"{_reason(err)} ({type(err).__name__})"
 
 
 def _reason(err: RagbotError) -> str:

@@ -90,8 +90,8 @@ class ModelCondenser:
                 deadline_s=self._timeout_s,
             )
             text = " ".join(completion.text.split())
-        except Exception as err:
-            log.info("condensing by rule: the model failed (%s: %s)", type(err).__name__, err)
+        except Exception as err:  # its text may quote the thread (a server's error echoing the request): not logged
+            log.info("condensing by rule: the model failed (%s)", type(err).__name__)
             metrics.CONDENSED.labels(by="rule").inc()
             return fallback
         if not text or len(text) > 2 * len(fallback) + 40:  # empty, or an answer rather than a question

@@ -2,8 +2,9 @@
 
 One record per question, written by the reply hop when the answer (or the apology) is delivered, so every hop's
 timings are known; feedback is attached later by question id. Text is redacted (`interactions.redact`) and platform user
-ids are keyed hashes before a record is built, so no store ever sees them in clear. Stores implement
-`ragbot.ports.InteractionLog` (SQLite embedded, Elasticsearch distributed).
+ids are keyed hashes before a record is built, so no store ever sees them in clear. Every string a record holds is
+also made safe (`ragbot.models.safe_text`) as it is built, so a record always serialises, whatever a document or a
+model put in the answer. Stores implement `ragbot.ports.InteractionLog` (SQLite embedded, Elasticsearch distributed).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ragbot.interactions.redact import redact
-from ragbot.models import Answer, Feedback, Outcome, Question
+from ragbot.models import Answer, Feedback, Outcome, Question, safe_text
 
 __all__ = [
     "FeedbackEntry",
@@ -35,6 +36,22 @@ Status = Literal["answered", "refused", "degraded", "failed"]
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_strings(cls, data: Any) -> Any:
+        """Lone surrogates, NULs and control characters out of every string, before anything can fail on them."""
+        return _made_safe(data) if isinstance(data, dict) else data
+
+
+def _made_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_made_safe(k): _made_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_made_safe(v) for v in value)
+    return value
 
 
 class RetrievedRef(_Frozen):
@@ -97,7 +114,8 @@ class UserHasher:
     def __call__(self, platform: str, user: str) -> str:
         if not user:
             return ""
-        digest = hmac.new(self._key, f"{platform}:{user}".encode(), hashlib.sha256).hexdigest()
+        # surrogatepass: an id no platform would send still hashes (to itself alone) instead of failing the record.
+        digest = hmac.new(self._key, f"{platform}:{user}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
         return digest[:32]
 
     def principal(self, principal: str) -> str:

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ragbot.interactions.records import InteractionRecord
+from ragbot.interactions.redact import redact
 
 __all__ = ["MIN_EXAMPLES", "Advice", "Finding", "advise", "classify", "evaluation_findings"]
 
@@ -100,7 +101,8 @@ def classify(record: InteractionRecord) -> Finding | None:
             signal = ("knowledge", "👎 on an answer from weak sources")
     if signal is None:
         return None
-    return Finding(record.question_id, signal[0], signal[1], record.question, record.asked_at.isoformat())
+    # Redacted when recorded; again here, so older records follow rules added since.
+    return Finding(record.question_id, signal[0], signal[1], redact(record.question), record.asked_at.isoformat())
 
 
 def evaluation_findings(report: dict[str, Any]) -> list[Finding]:
