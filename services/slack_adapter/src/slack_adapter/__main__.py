@@ -2,7 +2,7 @@
 
 HTTP mode serves Slack's Events API at /slack/events, verified with `RAGBOT_SLACK__SIGNING_SECRET`. With
 `RAGBOT_SLACK__APP_TOKEN` set, events arrive over Socket Mode instead (no public endpoint needed); the HTTP
-server still runs for /healthz, /readyz and /metrics.
+server still runs for /healthz, /readyz and /metrics, and /slack/events answers 401 unless a signing secret is set.
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from ragbot.flow.receive import AdmissionPolicy
 from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.queue.producer import intake_for
+from ragbot.queue.timing import load_policy
 from ragbot.settings import Settings
 from slack_adapter.access import SlackAccess
 from slack_adapter.receive import build_app
-from slack_adapter.server import create_web_app
+from slack_adapter.server import SocketModeEnvelopes, create_web_app
 
 __all__ = ["build_service", "main"]
 
@@ -73,15 +74,16 @@ def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission, 
             dedupe_ttl_s=slack.dedupe_ttl_s,
             user_per_minute=settings.limits.user_per_minute,
             place_per_minute=settings.limits.channel_per_minute,
+            load=load_policy(settings, backlog=gate),
         ),
         client=client,
         gate=gate,
         limiter=gate,
         access=access,
         intake=intake_for(celery, expires_s=settings.queue.expires_s),
-        socket_mode=slack.app_token is not None,
     )
-    return create_web_app(bolt, gate=gate), gate, bolt
+    secret = slack.signing_secret.get_secret_value() if slack.signing_secret else None
+    return create_web_app(bolt, gate=gate, signing_secret=secret), gate, bolt
 
 
 def main(settings: Settings, *, host: str = "0.0.0.0", port: int = 3000) -> int:  # noqa: S104 - a container's port
@@ -101,10 +103,8 @@ async def _serve(
 
     async def connect_socket_mode() -> None:
         nonlocal socket_handler
-        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
         if app_token is not None:
-            socket_handler = AsyncSocketModeHandler(bolt, app_token.get_secret_value())  # type: ignore[arg-type]
+            socket_handler = SocketModeEnvelopes(bolt, app_token.get_secret_value())  # type: ignore[arg-type]
             await socket_handler.connect_async()
 
     async def close_socket_mode() -> None:

@@ -1,7 +1,8 @@
 """The Slack app: listeners that turn mentions, DMs, `/ask` and feedback clicks into queued work.
 
-Bolt verifies every HTTP request's signature, acknowledges events before the listener runs (well within Slack's
-3 seconds), and drops the bot's own messages. On top of that, in this order:
+`server.py` verifies every HTTP request's signature and checks its body before Bolt sees it (Socket Mode envelopes get
+the same check); Bolt acknowledges events before the listener runs (well within Slack's 3 seconds), acknowledges
+what no listener handles, and drops the bot's own messages. On top of that, in this order:
 
     filter       other bots, edits and system messages are ignored
     admit        `ragbot.flow.receive.admit`: dedupe by event_id, the channel allowlist, empty and over-long
@@ -31,13 +32,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ragbot import texts
 from ragbot.errors import RetryableError
 from ragbot.flow.receive import Admission, AdmissionPolicy, Arrival, IntakeResult, admit, count
-from ragbot.models import MAX_QUESTION_CHARS, ConversationRef, Feedback, Question
+from ragbot.models import ConversationRef, Feedback, Question
 from ragbot.observability import metrics
 from ragbot.ports import DeliveryGate, RateLimiter
 from ragbot.queue.producer import Intake
 from ragbot.settings import SlackSettings
 from slack_adapter.access import SlackAccess
-from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text
+from slack_adapter.server import bolt_logger, on_bolt_error
+from slack_adapter.translate import FEEDBACK_DOWN, FEEDBACK_UP, PLACEHOLDER, history_turns, question_text, render_echo
 
 __all__ = ["build_app"]
 
@@ -53,7 +55,6 @@ def build_app(
     limiter: RateLimiter,
     access: SlackAccess,
     intake: Intake,
-    socket_mode: bool = False,
 ) -> AsyncApp:
     """The Bolt app with ragbot's listeners. Every collaborator is passed in (a test passes local servers).
 
@@ -65,18 +66,18 @@ def build_app(
         limiter: Rate limits per user and per channel.
         access: Resolves the principals a question is searched with.
         intake: Queues questions and feedback.
-        socket_mode: Requests arrive over Socket Mode (no signature to verify).
     """
-    secret = settings.signing_secret.get_secret_value() if settings.signing_secret else None
     app = AsyncApp(
         client=client,
-        signing_secret=secret,
-        request_verification_enabled=not socket_mode,
+        logger=bolt_logger(),  # warnings and errors only, without the request
+        # server.py has verified the signature and checked the body already, on the raw bytes (see its docstring)
+        request_verification_enabled=False,
         process_before_response=False,
         ignoring_self_events_enabled=True,
         url_verification_enabled=True,
-        raise_error_for_unhandled_request=False,
+        raise_error_for_unhandled_request=True,  # to on_bolt_error, which acknowledges them (no 404, no retries)
     )
+    app.error(on_bolt_error)
     handler = _Handler(
         settings=settings, policy=policy, client=client, gate=gate, limiter=limiter, access=access, intake=intake
     )
@@ -131,9 +132,7 @@ class _Handler:
             return
         try:
             # A slash command's text is seen by nobody else: post it, and answer in its thread.
-            posted: Any = await self._client.chat_postMessage(
-                channel=channel, text=f"<@{user}> asked: {text[:MAX_QUESTION_CHARS]}"
-            )
+            posted: Any = await self._client.chat_postMessage(channel=channel, text=render_echo(user, text))
         except SlackApiError as err:
             log.warning("could not post the /ask question: %s", err.response.get("error"))
             await self._ephemeral(channel, user, None, texts.NOT_HERE)
