@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from ragbot.queue.names import route
 from ragbot.queue.tasks import ProcessContext, attach_context, register_tasks
 from ragbot.settings import Settings
 
-URL = "redis://127.0.0.1:6379/13"
+# UNIT_REDIS_DB: a database of the local Redis that nothing else on this machine uses right now.
+URL = f"redis://127.0.0.1:6379/{int(os.environ.get('UNIT_REDIS_DB', '13'))}"
 
 
 class RecordingSender:

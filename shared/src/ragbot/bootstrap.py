@@ -212,25 +212,40 @@ def build_user_hasher(settings: Settings) -> UserHasher:
 
 
 def build_redis(settings: RedisSettings) -> redis.Redis:
-    """A blocking Redis client with the configured timeouts (workers)."""
+    """A blocking Redis client with the configured timeouts (workers).
+
+    A command that meets a connection Redis closed (it restarted) is sent once more on a new one.
+    """
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     return redis.Redis.from_url(
         settings.url,
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
         health_check_interval=30,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.ConnectionError],
     )
 
 
 def build_async_redis(settings: RedisSettings) -> redis.asyncio.Redis:
-    """An asyncio Redis client with the configured timeouts (adapters)."""
+    """An asyncio Redis client with the configured timeouts (adapters).
+
+    A command that meets a connection Redis closed (it restarted) is sent once more on a new one, so the first
+    question after a Redis restart is not told the service is unavailable.
+    """
     import redis.asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
 
     return redis.asyncio.Redis.from_url(
         settings.url,
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
+        retry=Retry(NoBackoff(), 1),
+        retry_on_error=[redis.asyncio.ConnectionError],
     )
 
 

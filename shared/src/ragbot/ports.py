@@ -17,6 +17,7 @@ PartialSender   shows an answer while the model writes it (Slack edits, Teams st
 DeliveryGate    first delivery of an event or activity, shared by every replica          (Redis SET NX EX)
 RateLimiter     requests per user and per place in a window, shared by every replica     (Redis counters)
 HopLedger       a hop with a visible effect (the reply) happens once per question         (Redis leases)
+Backlog         the questions in the system and the workers answering them, for the admission (Redis)
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 from ragbot.models import Answer, Chunk, ConversationRef, Document, Outcome, Passage, Question
 
 __all__ = [
+    "Backlog",
+    "Capacity",
     "ChatMessage",
     "Completion",
     "DeliveryGate",
@@ -60,6 +63,7 @@ __all__ = [
     "TextGenerator",
     "Vectors",
     "VersionedIndex",
+    "WorkerPool",
 ]
 
 Vectors = npt.NDArray[np.float32]
@@ -425,19 +429,71 @@ LedgerState = Literal["claimed", "done", "busy"]
 class HopLedger(Protocol):
     """Once-only bookkeeping for hops whose effect is visible (posting a reply).
 
-    A hop first `claim`s its question with a lease: a second delivery while the first is working sees "busy", and
-    after `finish` every later delivery sees "done". If the worker dies mid-way the lease runs out and a redelivery
-    may claim it again, so nothing is lost and nothing is said twice.
+    A hop first `claim`s its question with a short lease, which its holder renews while it works: a second delivery
+    meanwhile sees "busy" (and `lease_left` says when to look again), and after `finish` every later delivery sees
+    "done". If the holder dies mid-way it stops renewing, the lease runs out, and a redelivery claims the question
+    again, so nothing is lost and nothing is said twice.
     """
 
-    def claim(self, hop: str, question_id: str, *, lease_s: int) -> LedgerState: ...
+    def claim(self, hop: str, question_id: str, *, lease_s: int, holder: str) -> LedgerState:
+        """Take the question for `holder` (an id unique to this attempt) unless it is done or held."""
+        ...
 
-    def finish(self, hop: str, question_id: str, *, keep_s: int) -> None: ...
+    def renew(self, hop: str, question_id: str, *, lease_s: int, holder: str) -> bool:
+        """Extend `holder`'s lease; False when the claim is no longer its own (its lease ran out and was taken)."""
+        ...
 
-    def release(self, hop: str, question_id: str) -> None:
-        """Give up a claim without finishing (the hop failed and will be retried)."""
+    def lease_left(self, hop: str, question_id: str) -> float:
+        """Seconds until the current holder's lease runs out (0 when nobody holds the question)."""
+        ...
+
+    def finish(self, hop: str, question_id: str, *, keep_s: int) -> None:
+        """Mark the hop done for good (a finished reply also takes its question out of the `Backlog`)."""
+        ...
+
+    def release(self, hop: str, question_id: str, *, holder: str) -> None:
+        """Give up `holder`'s claim without finishing (the hop failed and will be retried)."""
         ...
 
     def deliveries(self, task_id: str, *, ttl_s: int) -> int:
         """Count one more start of the task with this id; how many starts there have been."""
+        ...
+
+    def record_run(self, hop: str, seconds: float) -> None:
+        """Note how long one run of a hop took (a moving average the admission estimates waits from)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPool:
+    """One worker, as it registered itself: the hops it runs and how many processes (or threads) run them."""
+
+    hops: tuple[str, ...]
+    processes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """What answers questions right now: the live workers, and how long each hop takes (moving averages, seconds)."""
+
+    workers: tuple[WorkerPool, ...]
+    hop_seconds: Mapping[str, float]
+
+
+class Backlog(Protocol):
+    """The questions in the system (admitted, not yet replied to) and the workers answering them, for every replica."""
+
+    async def capacity(self) -> Capacity:
+        """The workers registered now and the hops' measured durations."""
+        ...
+
+    async def enter(self, question_id: str, *, limit: int | None, forget_after_s: int) -> tuple[bool, int]:
+        """Count the question in, unless `limit` questions are in the system already (None: no limit).
+
+        Atomic across replicas. A question leaves when its reply is finished (`HopLedger.finish`), or is forgotten
+        `forget_after_s` after it entered (it was lost before the reply hop).
+
+        Returns:
+            Whether it was let in, and how many questions are ahead of it.
+        """
         ...

@@ -448,10 +448,31 @@ class QueueSettings(_Section):
     )
     retry_backoff_max_s: int = Field(20, ge=1, le=600, description="Longest pause between retries, in seconds.")
     visibility_timeout_s: int = Field(
-        300,
+        90,
         ge=10,
         le=86_400,
-        description="Seconds after which a message held by a worker that vanished is redelivered.",
+        description=(
+            "Seconds after which a message held by a worker that vanished (killed, its node lost) is handed to "
+            "another; longer than a hop may run, shorter than `expires_s` (checked at start)."
+        ),
+    )
+    reply_lease_s: int = Field(
+        15,
+        ge=3,
+        le=600,
+        description=(
+            "Seconds the reply hop's claim on a question lasts unless renewed (it is renewed while sending): how "
+            "long a reply cut off by a crash waits before another worker sends it."
+        ),
+    )
+    max_wait_s: int = Field(
+        60,
+        ge=0,
+        le=86_400,
+        description=(
+            "A question that would wait longer than this for an answer (estimated from the questions ahead and the "
+            "workers' measured speed) is refused at once with a 'busy' message; 0: never refused. Below `expires_s`."
+        ),
     )
     max_deliveries: int = Field(
         3,
@@ -623,6 +644,15 @@ class WorkerSettings(_Section):
         9108, ge=0, le=65_535, description="Port of the worker's Prometheus endpoint; 0 turns it off."
     )
     concurrency: int = Field(0, ge=0, le=512, description="Processes (or threads) per worker; 0: one per CPU.")
+    child_start_timeout_s: float = Field(
+        60.0,
+        ge=4,
+        le=600,
+        description=(
+            "Seconds a new pool process may take to start (Celery's `worker_proc_alive_timeout`) before it is "
+            "killed and replaced; it must cover loading the embedding model where that happens after the fork."
+        ),
+    )
 
 
 class Settings(BaseSettings):

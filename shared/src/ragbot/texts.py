@@ -20,6 +20,7 @@ __all__ = [
     "REFUSAL",
     "TOO_LONG",
     "UNAVAILABLE",
+    "busy",
     "feedback_thanks",
     "rate_limited",
 ]
@@ -42,6 +43,15 @@ PROGRESS = "Looking through the documents…"
 def rate_limited(wait_s: int) -> str:
     """The asker went over a rate limit; `wait_s` is when the window ends."""
     return f"You're asking faster than I can answer. Please try again in {wait_s} seconds."
+
+
+def busy(wait_s: int) -> str:
+    """More questions are waiting than the workers can answer in time; `wait_s` is the wait this one would have had."""
+    wait = f"{max(round(wait_s / 60), 1)} minutes" if wait_s >= 90 else f"{max(wait_s, 1)} seconds"
+    return (
+        "Sorry, I'm getting more questions than I can answer right now, so I haven't taken yours: it would wait "
+        f"about {wait}. Please ask again in a few minutes."
+    )
 
 
 # -- answers --------------------------------------------------------------------------------------------------------

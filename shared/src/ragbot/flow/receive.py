@@ -9,23 +9,32 @@ then, in this order:
     empty        a mention with no question gets a prompt (in private), where the platform wants one
     length       an over-long question is refused
     limit        per-user and per-place (channel, group chat) rate limits, shared by every replica
+    load         a question that would wait longer than `max_wait_s` for its answer is refused at once, with
+                 the wait it would have had (`texts.busy`), instead of waiting in a queue for an apology
 
 If the shared state cannot be reached the asker is told at once (`texts.UNAVAILABLE`): after the platform's
 acknowledgement nothing else would ever tell them. The adapter then says the `Notice`, if any, its own way.
+
+The load check counts the questions in the system (`Backlog`: admitted, not yet replied to; atomic across
+replicas, so a burst is counted as it arrives, not when it reaches the queue) against what the workers answer per
+second (`answer_rate`: each registered worker's processes over the time its hops take, at the slowest hop). With
+no measurement yet (no worker registered, a hop never timed) nothing is refused: the expiry stays the backstop.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
 from ragbot import texts
 from ragbot.models import MAX_QUESTION_CHARS
 from ragbot.observability import metrics
-from ragbot.ports import DeliveryGate, RateLimiter
+from ragbot.ports import Backlog, Capacity, DeliveryGate, RateLimiter
 
-__all__ = ["Admission", "AdmissionPolicy", "Arrival", "Notice", "admit", "count"]
+__all__ = ["Admission", "AdmissionPolicy", "Arrival", "LoadPolicy", "Notice", "admit", "answer_rate", "count"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,7 @@ IntakeResult = Literal[
     "not_allowed",
     "rejected",
     "rate_limited",
+    "overloaded",
     "enqueue_failed",
     "lookup_failed",
 ]
@@ -52,6 +62,9 @@ class Arrival:
         place: The channel or group chat a limit is shared by; "" in a private chat (only the user's limit applies).
         text: The question, with the mention removed.
         allowed: Whether the place is on the platform's allowlist.
+
+    The adapter names the question it queues `{platform}-{delivery_id}` (`question_id`): the reply hop takes it out
+    of the admission's count by that name.
     """
 
     platform: str
@@ -62,6 +75,29 @@ class Arrival:
     text: str
     allowed: bool = True
 
+    @property
+    def question_id(self) -> str:
+        return f"{self.platform}-{self.delivery_id}" if self.delivery_id else f"{self.platform}-{uuid.uuid4().hex}"
+
+
+# The hops every question passes through, in order (their names as workers register them).
+_ANSWERING_HOPS = ("retrieve", "generate", "reply")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPolicy:
+    """When a question is refused for load (`queue.timing.load_policy` builds it from settings).
+
+    Args:
+        backlog: The questions in the system and the workers answering them.
+        max_wait_s: Refuse a question that would wait longer than this for its answer; 0: never refuse.
+        forget_after_s: A question still counted after this long was lost before its reply; it stops counting.
+    """
+
+    backlog: Backlog
+    max_wait_s: int
+    forget_after_s: int
+
 
 @dataclass(frozen=True, slots=True)
 class AdmissionPolicy:
@@ -71,6 +107,7 @@ class AdmissionPolicy:
     user_per_minute: int
     place_per_minute: int
     prompt_when_empty: bool = True
+    load: LoadPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +166,43 @@ async def admit(arrival: Arrival, *, gate: DeliveryGate, limiter: RateLimiter, p
         return Admission("enqueue_failed", Notice(texts.UNAVAILABLE, private=False))
     if wait:
         return Admission("rate_limited", Notice(texts.rate_limited(wait), private=True))
+    if policy.load is not None:
+        return await _enter(arrival, policy.load)
     return Admission("accepted")
+
+
+def answer_rate(capacity: Capacity) -> float | None:
+    """Questions per second the registered workers can answer, at the slowest hop; None when it cannot be told.
+
+    A worker running several hops shares its processes between them: its processes over the time its hops take
+    together is what it adds to each of its hops. (One worker for every hop: processes / the sum of the hops'
+    times; one worker per hop: each hop's processes / its time.)
+    """
+    seconds = capacity.hop_seconds
+    if any(seconds.get(hop, 0.0) <= 0 for hop in _ANSWERING_HOPS):
+        return None  # a hop never timed yet: no estimate
+    rates: dict[str, float] = dict.fromkeys(_ANSWERING_HOPS, 0.0)
+    for worker in capacity.workers:
+        hops = [hop for hop in worker.hops if hop in rates]
+        busy = sum(seconds[hop] for hop in hops)
+        for hop in hops:
+            rates[hop] += worker.processes / busy
+    slowest = min(rates.values())
+    return slowest if slowest > 0 else None  # a hop nobody runs right now: no estimate either
+
+
+async def _enter(arrival: Arrival, load: LoadPolicy) -> Admission:
+    try:
+        rate = answer_rate(await load.backlog.capacity()) if load.max_wait_s else None
+        limit = max(math.floor(load.max_wait_s * rate), 1) if rate else None
+        let_in, ahead = await load.backlog.enter(arrival.question_id, limit=limit, forget_after_s=load.forget_after_s)
+    except Exception:  # measuring failed: take the question; its expiry still ends any wait with an apology
+        log.warning("backlog unavailable", exc_info=True, extra={"platform": arrival.platform})
+        return Admission("accepted")
+    if let_in or not rate:
+        return Admission("accepted")
+    log.info("question refused for load", extra={"platform": arrival.platform, "ahead": ahead})
+    return Admission("overloaded", Notice(texts.busy(math.ceil((ahead + 1) / rate)), private=False))
 
 
 def count(platform: str, result: IntakeResult) -> None:

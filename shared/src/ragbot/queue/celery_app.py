@@ -8,6 +8,9 @@ Guarantees it configures (DESIGN §5):
 - Prefetch of one, so a slow question does not hold others hostage behind it.
 - Retries of retryable errors only, with exponential backoff and jitter, bounded by `queue.max_retries`.
 - Publishing gives up after a few short attempts and raises, so an adapter can tell the asker at once.
+- A worker that loses Redis reconnects, with backoff (2 s, 4 s, … up to 30 s apart), for as long as it takes.
+- A message held by a worker that vanished comes back after the visibility timeout, which is checked against the
+  expiry and the longest hop at start (`queue.timing`); workers look for such messages every few seconds.
 - A message that expired in the queue still reaches its error callback (Celery alone would drop it silently).
 """
 
@@ -21,6 +24,7 @@ from celery import Celery, group
 from celery.signals import task_revoked
 
 from ragbot.queue.names import route
+from ragbot.queue.timing import delivery_timing
 from ragbot.settings import Settings
 
 __all__ = ["create_celery_app"]
@@ -35,8 +39,12 @@ def create_celery_app(settings: Settings, *, include: Sequence[str] = (), name: 
         settings: Redis URL and timeouts, queue expiry, retries and visibility timeout.
         include: Task modules a worker imports (producers need none: they send by name).
         name: The app's main name (shows in worker logs).
+
+    Raises:
+        ConfigurationError: The queue's timings contradict each other (`queue.timing.delivery_timing`).
     """
     redis, queue = settings.redis, settings.queue
+    timing = delivery_timing(settings)
     app = Celery(name, broker=redis.url, include=list(include), set_as_current=False)
     app.conf.update(
         task_serializer="json",
@@ -59,9 +67,14 @@ def create_celery_app(settings: Settings, *, include: Sequence[str] = (), name: 
         },
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=redis.connect_timeout_s,
-        broker_connection_max_retries=3,
+        # None: a worker whose Redis went away keeps trying (kombu's backoff, 2 s to 30 s apart) instead of exiting
+        # after a few attempts and leaving every later question to expire. Publishing has its own policy below.
+        broker_connection_max_retries=None,
+        worker_proc_alive_timeout=settings.worker.child_start_timeout_s,
         broker_transport_options={
-            "visibility_timeout": queue.visibility_timeout_s,
+            "visibility_timeout": timing.visibility_timeout_s,
+            "unacked_restore_interval": timing.restore_every_s,
+            "unacked_restore_throttle": 1,
             "socket_timeout": redis.socket_timeout_s,
             "socket_connect_timeout": redis.connect_timeout_s,
             "socket_keepalive": True,

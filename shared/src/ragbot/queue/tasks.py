@@ -10,14 +10,23 @@
 same two functions for every platform, which differ only in the sender the process's context supplies. A task
 reaches its process's context through its app (`attach_context`): the worker's composition root says how to build
 it, once per process; no task looks anything up.
+
+A reply or apology that finds the question held by another delivery (`flow.reply.ReplyBusy`: a redelivery after a
+crash, while the dead holder's lease runs out) retries when that lease ends, for as long as its message lives
+(`queue.timing`); other retryable errors retry with backoff, `queue.max_retries` times. Each hop's run time goes
+into a moving average, which the admission estimates waits from.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import random
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from celery import Celery, Task
@@ -25,13 +34,14 @@ from celery import Celery, Task
 from ragbot.chat.streaming import Throttle
 from ragbot.errors import PermanentError, RetryableError
 from ragbot.flow.generate import answer_retrieval
-from ragbot.flow.reply import apologize, deliver
+from ragbot.flow.reply import ReplyBusy, apologize, deliver
 from ragbot.flow.retrieve import retrieve_question
 from ragbot.generation.condense import Condenser
 from ragbot.interactions.records import UserHasher, feedback_entry
 from ragbot.models import Feedback, Outcome, Question, Retrieval
 from ragbot.ports import Generator, HopLedger, InteractionLog, PlatformSenders
 from ragbot.queue.names import Queue, TaskName, apologize_task, reply_queue, reply_task
+from ragbot.queue.timing import delivery_timing
 from ragbot.retrieval.retriever import Retriever
 from ragbot.settings import Settings
 
@@ -105,6 +115,22 @@ class HopTask(Task):  # type: ignore[misc]
             raise PermanentError("the worker's context was not attached (ragbot.queue.tasks.attach_context)")
         return holder.get()
 
+    @contextmanager
+    def waiting_out_busy(self) -> Iterator[None]:
+        """A `ReplyBusy` becomes a retry when the holder's lease runs out, counted apart from ordinary retries.
+
+        The holder either finishes ("done" next time) or died and stops renewing (free next time); the message's own
+        expiry bounds the waiting, after which the errback apologises.
+        """
+        try:
+            yield
+        except ReplyBusy as busy:
+            timing = delivery_timing(self.context.settings)
+            countdown = max(busy.retry_in_s, 0.5) + random.uniform(0, 0.5)  # noqa: S311 - spreading, not secrecy
+            log.info("reply held by another delivery; retrying in %.1f s", countdown)
+            limit = self.max_retries + timing.busy_retries
+            raise self.retry(exc=busy, countdown=countdown, max_retries=limit) from busy
+
     def count_delivery(self) -> None:
         """Refuse a message that has already been started `queue.max_deliveries` times (it keeps killing workers).
 
@@ -143,28 +169,33 @@ def reply(self: HopTask, outcome: Outcome) -> None:
     """Deliver the answer into the question's conversation (`flow.reply.deliver`)."""
     self.count_delivery()
     context = self.context
-    deliver(
-        outcome,
-        sender=context.senders(outcome.question.conversation.platform).reply,
-        ledger=context.ledger,
-        interactions=context.interactions,
-        hasher=context.hasher,
-    )
+    with self.waiting_out_busy():
+        deliver(
+            outcome,
+            sender=context.senders(outcome.question.conversation.platform).reply,
+            ledger=context.ledger,
+            interactions=context.interactions,
+            hasher=context.hasher,
+            lease_s=context.settings.queue.reply_lease_s,
+        )
 
 
 def apology(self: HopTask, failed_task_id: str, question: Question) -> None:
     """Errback: tell the asker their question failed (`flow.reply.apologize`)."""
     hop = failed_task_id.rsplit(":", 1)[-1]
-    log.warning("question failed at hop %s", hop, extra={"question_id": question.question_id, "hop": hop})
+    if not self.request.retries:
+        log.warning("question failed at hop %s", hop, extra={"question_id": question.question_id, "hop": hop})
     context = self.context
-    apologize(
-        question,
-        sender=context.senders(question.conversation.platform).reply,
-        ledger=context.ledger,
-        interactions=context.interactions,
-        hasher=context.hasher,
-        error=f"failed at {hop}",
-    )
+    with self.waiting_out_busy():
+        apologize(
+            question,
+            sender=context.senders(question.conversation.platform).reply,
+            ledger=context.ledger,
+            interactions=context.interactions,
+            hasher=context.hasher,
+            error=f"failed at {hop}",
+            lease_s=context.settings.queue.reply_lease_s,
+        )
 
 
 def record_feedback(self: HopTask, feedback: Feedback) -> None:
@@ -173,6 +204,9 @@ def record_feedback(self: HopTask, feedback: Feedback) -> None:
     interactions = context.interactions
     if interactions is not None:
         interactions.add_feedback(feedback.question_id, feedback_entry(feedback, hasher=context.hasher))
+
+
+_HOPS: dict[Callable[..., Any], str] = {retrieve: "retrieve", generate: "generate", reply: "reply"}
 
 
 def register_tasks(app: Celery, *, queues: Iterable[str], platforms: Iterable[str]) -> list[str]:
@@ -197,7 +231,24 @@ def register_tasks(app: Celery, *, queues: Iterable[str], platforms: Iterable[st
             tasks.append((apologize_task(platform), apology, False))
     for name, function, returns in tasks:
         options: dict[str, Any] = {"pydantic_dump_kwargs": {"mode": "json"}} if returns else {}
+        timed = _timed(function, hop=_HOPS.get(function)) if function in _HOPS else function
         app.task(name=str(name), base=HopTask, bind=True, pydantic=True, autoretry_for=(RetryableError,), **options)(
-            function
+            timed
         )
     return [str(name) for name, _, _ in tasks]
+
+
+def _timed(function: Callable[..., Any], *, hop: str | None) -> Callable[..., Any]:
+    """Fold each successful run's duration into the hop's moving average (the admission's speed estimate)."""
+
+    @functools.wraps(function)
+    def run(self: HopTask, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        result = function(self, *args, **kwargs)
+        try:
+            self.context.ledger.record_run(str(hop), time.perf_counter() - started)
+        except Exception:  # a missing measurement costs an estimate, never an answer
+            log.debug("could not record the run time of %s", hop, exc_info=True)
+        return result
+
+    return run
