@@ -6,9 +6,16 @@ the worker's composition root: it registers the tasks of the chosen queues, find
 senders (`ragbot.platforms` entry points), and gives each process one `ragbot.bootstrap.Context`, built from
 settings on first use; collaborators load lazily, so a generation worker never loads torch.
 
-Processes: prefork by default (the retrieval model is loaded once per child, after the fork, in
-`worker_process_init`). Health: probe files (`ragbot_worker.probes`). Metrics: Prometheus on
-`RAGBOT_WORKER__METRICS_PORT`, aggregated across the children.
+Processes: prefork by default. On the CPU the retrieval model is loaded once, in the main process before it forks
+(single-threaded there: torch's OpenMP pool does not survive a fork), so a child, the first or a replacement for
+one that died, starts in about a second with the model already in its memory; it only restores its torch threads,
+opens the index and embeds once (`worker_process_init`). On a GPU each child loads the model after the fork (CUDA
+cannot be forked), which `worker.child_start_timeout_s` must cover. Measured in docs/BENCHMARKS.md.
+
+Health: probe files (`ragbot_worker.probes`): ready only once every pool process is warm. Capacity: the main
+process registers its warm processes and hops in Redis every few seconds (`RedisWorkers`), which the adapters'
+admission divides the waiting questions by. Redis may go away: the worker reconnects for as long as it takes.
+Metrics: Prometheus on `RAGBOT_WORKER__METRICS_PORT`, aggregated across the children.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import os
 import shutil
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,15 +109,27 @@ def main(
         _check_model_server(settings)
     app = create_celery_app(settings, name="ragbot-worker")
     register_tasks(app, queues=chosen, platforms=platforms)
-    process = ProcessContext(context or (lambda: Context(settings, platforms=platforms)))
-    attach_context(app, process)
-    probes.install(app, probe_dir)
     warm_retrieval = "retrieve" in chosen
+    workers = concurrency if concurrency is not None else settings.worker.concurrency or os.cpu_count() or 1
+    prefork = pool == "prefork"
+    preloaded = _load_before_fork(settings) if prefork and warm_retrieval and context is None else None
+    process = ProcessContext(context or (lambda: Context(settings, embedder=preloaded, platforms=platforms)))
+    attach_context(app, process)
+    hostname = f"ragbot-{'+'.join(chosen)}@{socket.gethostname()}"
+    capacity = _Registration(settings, name=f"{hostname}:{os.getpid()}", queues=chosen)
+    children = workers if prefork else 0
+    probes.install(app, probe_dir, children=children, on_check=lambda warm: capacity.set(warm if prefork else workers))
 
     @worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
     def _warm(**_: Any) -> None:
+        # Celery kills a child that is not up within worker.child_start_timeout_s: this is all it does before.
+        started = time.perf_counter()
         configure_tracing(settings.tracing, service="worker")  # per child: exporters do not survive a fork
+        if preloaded is not None:
+            preloaded.after_fork()
         process.get().warm(retrieval=warm_retrieval)
+        probes.child_ready(probe_dir)
+        log.info("pool process %d warm in %.2f s", os.getpid(), time.perf_counter() - started)
 
     @worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
     def _process_gone(pid: int | None = None, **_: Any) -> None:
@@ -120,10 +141,8 @@ def main(
 
     if settings.worker.metrics_port:
         _serve_metrics(settings, chosen)
-    workers = concurrency if concurrency is not None else settings.worker.concurrency or os.cpu_count() or 1
-    if pool != "prefork":  # no children: this process answers, and traces
+    if not prefork:  # no children: this process answers, and traces
         configure_tracing(settings.tracing, service="worker")
-    if pool == "solo":
         process.get().warm(retrieval=warm_retrieval)
     log.info("worker consuming %s with %s×%s", ",".join(chosen), pool, workers)
     worker = app.Worker(
@@ -131,16 +150,78 @@ def main(
         pool_cls=pool,
         concurrency=workers,
         loglevel=loglevel,
-        hostname=f"ragbot-{'+'.join(chosen)}@{socket.gethostname()}",
+        hostname=hostname,
         without_gossip=True,
         without_mingle=True,
         optimization="fair",
     )
+    capacity.start()
     try:
         worker.start()
     finally:
+        capacity.stop()
         shutdown_tracing()  # threads and solo pools trace in this process
     return int(worker.exitcode or 0)
+
+
+def _load_before_fork(settings: Settings) -> Any:
+    """The embedding model, loaded here for every child to inherit; None where it must load after the fork."""
+    from ragbot.bootstrap import build_embedder
+
+    started = time.perf_counter()
+    embedder = build_embedder(settings)
+    if not embedder.load_before_fork():
+        log.info("embedding model on %s: each pool process loads its own after the fork", settings.embedding.device)
+        return None
+    log.info("embedding model loaded before the fork in %.2f s", time.perf_counter() - started)
+    return embedder
+
+
+class _Registration:
+    """Registers this worker's warm processes and hops in Redis every few seconds, from a thread of its own.
+
+    A thread, not the worker's event loop: while Redis is away each attempt waits out the client's timeouts, which
+    must not hold up the loop that reconnects the consumer. Registrations expire unless renewed, so a worker that
+    dies stops counting within `_TTL_S`.
+    """
+
+    _EVERY_S = 5.0
+    _TTL_S = 20.0
+
+    def __init__(self, settings: Settings, *, name: str, queues: Sequence[str]) -> None:
+        self._settings, self._name = settings, name
+        self._hops = sorted({q.split(".", 1)[0] for q in queues} & {"retrieve", "generate", "reply"})
+        self._warm = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="capacity", daemon=True)
+
+    def set(self, warm: int) -> None:
+        self._warm = warm
+
+    def start(self) -> None:
+        if self._hops:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        from ragbot.backends.redis_state import RedisWorkers
+        from ragbot.bootstrap import build_redis
+
+        registry = RedisWorkers(build_redis(self._settings.redis))
+        while not self._stop.wait(self._EVERY_S):
+            try:
+                if self._warm:
+                    registry.register(self._name, hops=self._hops, processes=self._warm, ttl_s=self._TTL_S)
+            except Exception:  # Redis away: the consumer is reconnecting too; try again next time
+                log.debug("capacity not registered", exc_info=True)
+        try:
+            registry.unregister(self._name)
+        except Exception:
+            log.debug("capacity not unregistered", exc_info=True)
 
 
 def _installed(platforms: Mapping[str, object]) -> list[str]:

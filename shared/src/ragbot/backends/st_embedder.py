@@ -67,6 +67,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         self._threads = threads
         self._model: Any = None
+        self._threads_after_fork = 0  # set by `load_before_fork`: the children's threads
 
     @property
     def model_name(self) -> str:
@@ -93,6 +94,33 @@ class SentenceTransformerEmbedder:
         vectors: Vectors = self._encode([text])[0]
         return vectors
 
+    def load_before_fork(self) -> bool:
+        """Load the model in a process about to fork its workers, so each child starts with it (shared memory).
+
+        GNU OpenMP, which torch's CPU kernels run on, cannot follow a fork once its thread pool has run: a child's
+        first forward pass then hangs for good. So this process is made single-threaded before torch does anything,
+        loads the weights and never encodes; each child calls `after_fork` to get its threads back. CUDA does not
+        survive a fork at all: on another device nothing is loaded here and each child loads its own.
+
+        Returns:
+            Whether the model was loaded here.
+        """
+        if self._device != "cpu":
+            return False
+        import torch
+
+        self._threads_after_fork = self._threads or torch.get_num_threads()
+        torch.set_num_threads(1)
+        self._load()
+        return True
+
+    def after_fork(self) -> None:
+        """In a forked child of `load_before_fork`: the encoding threads it was configured with (or torch's default)."""
+        if self._threads_after_fork:
+            import torch
+
+            torch.set_num_threads(self._threads_after_fork)
+
     def _encode(self, texts: list[str]) -> Vectors:
         vectors = self._load().encode(
             texts,
@@ -116,7 +144,7 @@ class SentenceTransformerEmbedder:
             # A progress bar per model load is noise in a CLI and in worker logs.
             transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
-            if self._threads:
+            if self._threads and not self._threads_after_fork:  # before a fork: stay single-threaded
                 torch.set_num_threads(self._threads)
             self._model = SentenceTransformer(str(self._path), device=self._device, local_files_only=True)
         return self._model
