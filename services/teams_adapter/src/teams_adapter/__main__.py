@@ -23,6 +23,7 @@ from ragbot.flow.receive import AdmissionPolicy
 from ragbot.observability.tracing import configure_tracing, shutdown_tracing
 from ragbot.queue.celery_app import create_celery_app
 from ragbot.queue.producer import intake_for
+from ragbot.queue.timing import load_policy
 from ragbot.settings import Settings
 from teams_adapter.config import sdk_config
 from teams_adapter.receive import RagBot
@@ -53,6 +54,7 @@ def build_service(settings: Settings) -> tuple[web.Application, RedisAdmission]:
             dedupe_ttl_s=teams.dedupe_ttl_s,
             user_per_minute=settings.limits.user_per_minute,
             place_per_minute=settings.limits.channel_per_minute,
+            load=load_policy(settings, backlog=gate),
         ),
         answers=client,
         directory=build_directory(settings) or PrincipalsDirectory({}),
