@@ -6,9 +6,12 @@ than one item), so no test passes on a silently ignored feature. Widen the scope
 request that needs it.
 
 - APIs (`ROUTES`): create, check, get and delete an index; get and put its mapping; put its settings (replicas,
-  refresh interval); `POST _aliases` (add, remove; atomic); `_refresh`; `_bulk` (index, delete, and update with a
-  partial `doc`); index and get one document; `_mget` by ids; `_search`; `_count`; `_delete_by_query` with
-  `conflicts=proceed`.
+  refresh interval, `merge.policy.expunge_deletes_allowed`); `POST _aliases` (add, remove; atomic); `_refresh`;
+  `_bulk` (index, delete, and update with a partial `doc`); index and get one document; `_mget` by ids; `_search`;
+  `_count`; `_delete_by_query` with `conflicts=proceed`; `_forcemerge?only_expunge_deletes=true`.
+- Deletions as Lucene keeps them: a deleted or replaced version stays in the index (`deleted_documents()`) until a
+  forced merge expunges it, which happens only when the share of deleted versions is above the index's
+  `expunge_deletes_allowed` (10% unless set; the fake's one shard is one segment).
 - Mappings: `dynamic: strict` and `_meta`; fields of type text (english analyzer), keyword, date, integer, float,
   dense_vector (cosine) and object (`enabled: false`).
 - Queries (es_search.py): bool (must, filter, must_not), multi_match (best_fields), term, terms, exists, range on
@@ -100,6 +103,7 @@ class _Index:
     mapping: dict[str, Any]
     aliases: dict[str, dict[str, Any]] = field(default_factory=dict)
     live: dict[str, Doc] = field(default_factory=dict)
+    deleted: list[Doc] = field(default_factory=list)  # deleted or replaced versions not merged away yet
     seq_no: int = -1
 
     def __post_init__(self) -> None:
@@ -356,6 +360,11 @@ class FakeElasticsearch(LocalHttpServer):
         with self._lock:
             return {doc_id: copy.deepcopy(doc.source) for doc_id, doc in self._indices[index].live.items()}
 
+    def deleted_documents(self, index: str) -> list[dict[str, Any]]:
+        """The `_source` of each deleted or replaced version a concrete index still holds (until a forced merge)."""
+        with self._lock:
+            return [copy.deepcopy(doc.source) for doc in self._indices[index].deleted]
+
     # ---- dispatch
 
     def _dispatch(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any, list[Any]]:
@@ -596,6 +605,18 @@ class FakeElasticsearch(LocalHttpServer):
             self._indices[name].refresh()
         return 200, {"_shards": {"total": len(names), "successful": len(names), "failed": 0}}
 
+    def h_forcemerge(self, p: dict[str, str], params: dict[str, str], body: Any) -> Answer:
+        if params.get("only_expunge_deletes") != "true":
+            raise OutOfScope("a force merge other than only_expunge_deletes=true")
+        names = self._resolve(p["index"])
+        for name in names:
+            idx = self._indices[name]
+            allowed = float(idx.settings.get("index.merge.policy.expunge_deletes_allowed", "10"))
+            versions = len(idx.live) + len(idx.deleted)
+            if idx.deleted and 100 * len(idx.deleted) / versions > allowed:  # Lucene: a share above the threshold
+                idx.deleted.clear()
+        return 200, {"_shards": {"total": len(names), "successful": len(names), "failed": 0}}
+
     # ---- documents
 
     def _write(self, idx: _Index, op: str, doc_id: str, source: Any) -> dict[str, Any]:
@@ -605,7 +626,7 @@ class FakeElasticsearch(LocalHttpServer):
             idx.seq_no += 1
             if existing is None:
                 return self._item(idx, 1, "not_found", 404)
-            del idx.live[doc_id]
+            idx.deleted.append(idx.live.pop(doc_id))
             return self._item(idx, existing.version + 1, "deleted", 200)
         if op == "update":
             if existing is None:
@@ -620,7 +641,8 @@ class FakeElasticsearch(LocalHttpServer):
         fields = _indexed(idx, doc_id, source)
         idx.seq_no += 1
         version = existing.version + 1 if existing else 1
-        idx.live.pop(doc_id, None)  # a rewritten document moves to the end, as Lucene appends it
+        if existing is not None:  # a rewritten document moves to the end, as Lucene appends it
+            idx.deleted.append(idx.live.pop(doc_id))
         idx.live[doc_id] = Doc(doc_id, source, version, idx.seq_no, fields)
         return self._item(idx, version, "updated" if existing else "created", 200 if existing else 201)
 
@@ -724,7 +746,7 @@ class FakeElasticsearch(LocalHttpServer):
             if live is None or live.seq_no != doc.seq_no:  # changed since the refresh: a version conflict
                 conflicts += 1
                 continue
-            del idx.live[doc.id]
+            idx.deleted.append(idx.live.pop(doc.id))
             idx.seq_no += 1
             deleted += 1
         if refresh:
@@ -757,7 +779,7 @@ def _match(pattern: str, segments: list[str]) -> dict[str, str] | None:
 
 
 _CREATE_SETTINGS = ("index.number_of_shards", "index.number_of_replicas", "index.refresh_interval")
-_UPDATE_SETTINGS = ("index.number_of_replicas", "index.refresh_interval")
+_UPDATE_SETTINGS = ("index.number_of_replicas", "index.refresh_interval", "index.merge.policy.expunge_deletes_allowed")
 _SOURCE = ("_source_includes", "_source_excludes")
 _FE = FakeElasticsearch
 ROUTES: list[tuple[list[str], str, Callable[..., Answer], tuple[str, ...]]] = [
@@ -770,6 +792,7 @@ ROUTES: list[tuple[list[str], str, Callable[..., Answer], tuple[str, ...]]] = [
     (["PUT"], "/{index}/_settings", _FE.h_put_settings, ()),
     (["POST"], "/_aliases", _FE.h_update_aliases, ()),
     (["POST", "GET"], "/{index}/_refresh", _FE.h_refresh, ()),
+    (["POST"], "/{index}/_forcemerge", _FE.h_forcemerge, ("only_expunge_deletes",)),
     (["POST", "PUT"], "/_bulk", _FE.h_bulk, ("refresh",)),
     (["PUT", "POST"], "/{index}/_doc/{id}", _FE.h_put_doc, ("refresh",)),
     (["GET"], "/{index}/_doc/{id}", _FE.h_get_doc, _SOURCE),

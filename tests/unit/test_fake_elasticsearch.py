@@ -439,6 +439,23 @@ def test_delete_by_query_with_refresh_is_visible_immediately(es: Elasticsearch) 
     assert es.get(index="docs-v1", id="3")["_source"]["ref"] == "new"
 
 
+def test_deleted_versions_stay_until_a_forced_merge_expunges_them(fake: FakeElasticsearch, es: Elasticsearch) -> None:
+    _index(es, "docs-v1", [{"id": str(n), "ref": f"r{n}"} for n in range(20)])
+    es.index(index="docs-v1", id="0", document={"ref": "r0, rewritten"}, refresh=True)
+    es.delete_by_query(index="docs-v1", query={"term": {"ref": "r1"}}, refresh=True, conflicts="proceed")
+    assert fake.deleted_documents("docs-v1") == [{"ref": "r0"}, {"ref": "r1"}]  # what Lucene keeps in the segment
+    # 2 deleted of 21 versions is under the default 10% threshold: an expunge leaves them.
+    es.indices.forcemerge(index="docs-v1", only_expunge_deletes=True)
+    assert len(fake.deleted_documents("docs-v1")) == 2
+    es.indices.put_settings(index="docs-v1", settings={"index": {"merge": {"policy": {"expunge_deletes_allowed": 0}}}})
+    es.indices.forcemerge(index="docs-v1", only_expunge_deletes=True)
+    assert fake.deleted_documents("docs-v1") == []
+    assert len(fake.documents("docs-v1")) == 19
+    with pytest.raises(ApiError) as excinfo:
+        es.indices.forcemerge(index="docs-v1", max_num_segments=1)
+    _outside_scope(excinfo, "max_num_segments")
+
+
 def test_requests_elasticsearch_would_reject_are_rejected(es: Elasticsearch) -> None:
     es.indices.create(index="docs-v1", mappings=MAPPINGS)
     with pytest.raises(NotFoundError) as excinfo:

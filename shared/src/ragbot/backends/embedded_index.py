@@ -9,28 +9,43 @@ leg with a boolean row mask cached per principal. Documents linked to a canonica
 
 Exact search is the right tool at this scale: 100k chunks × 384 dims is one 150 MB matrix-vector product
 (see docs/BENCHMARKS.md). Elasticsearch takes over beyond one machine.
+
+Erasure reaches the disk. Every connection runs with `PRAGMA secure_delete`, so a deleted row's bytes are zeroed,
+not left in a free page; a `delete` that removed something then merges the FTS5 segments ('optimize': a deleted
+row's tokens otherwise stay in the old segments), rewrites the file (`VACUUM`: whatever an older release or an
+interrupted wipe left behind) and truncates the write-ahead log. A wipe that could not finish is recorded in `meta`
+and finished by the next `delete`, even one that removes nothing.
+
+Errors. SQLite's exceptions leave this module as ragbot's: a damaged file (`SQLITE_CORRUPT`, `SQLITE_NOTADB`)
+becomes a `PermanentError` that names the file and what to do, a busy one a `RetryableError`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from ragbot.errors import IndexMismatchError, InputError
+from ragbot.errors import IndexMismatchError, InputError, PermanentError, RagbotError, RetryableError
 from ragbot.language.stopwords import STOPWORDS
 from ragbot.models import Chunk
 from ragbot.ports import IndexedDocument, IndexInfo, IndexStats, LegResult, StoredDocument, Vectors
 
 __all__ = ["EmbeddedIndex"]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_EXPUNGE_PENDING = "expunge_pending"  # a meta key: a delete's wipe of the disk has not finished yet
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -78,6 +93,36 @@ FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
 """
 
 
+def _sqlite_errors(
+    method: Callable[Concatenate[EmbeddedIndex, _P], _R],
+) -> Callable[Concatenate[EmbeddedIndex, _P], _R]:
+    """Turn SQLite's exceptions into ragbot's tree at the boundary (see `_translated`)."""
+
+    @functools.wraps(method)
+    def wrapper(self: EmbeddedIndex, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as err:
+            raise _translated(err, self.path) from err
+
+    return wrapper
+
+
+def _translated(err: sqlite3.Error, path: Path) -> RagbotError:
+    """One line an operator can act on: which file, what is wrong with it, what to do."""
+    code = getattr(err, "sqlite_errorname", "")
+    if code in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or code.startswith(("SQLITE_CORRUPT_", "SQLITE_NOTADB_")):
+        return PermanentError(
+            f"the index {path} is damaged ({err}): restore it from a backup, or delete it (with its -wal and -shm "
+            "files) and run 'ragbot ingest' again"
+        )
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return RetryableError(f"the index {path} is busy (another process is writing it): try again")
+    if code.startswith("SQLITE_FULL"):
+        return PermanentError(f"the disk holding the index {path} is full: free some space and try again")
+    return PermanentError(f"cannot use the index {path}: {err}")
+
+
 class EmbeddedIndex:
     """A `DocumentIndex` in one SQLite file under `directory`.
 
@@ -91,15 +136,22 @@ class EmbeddedIndex:
     """
 
     def __init__(self, directory: Path, *, field_weights: tuple[float, float, float] = (2.0, 1.5, 1.0)) -> None:
+        self.path = directory / "index.sqlite3"
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(directory / "index.sqlite3", check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as err:
             raise InputError(f"cannot open the index in {directory}: {err}") from err
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._migrate()
+        try:
+            # Per connection, so on in every process that writes: deleted rows are zeroed, not left in free pages.
+            self._db.execute("PRAGMA secure_delete = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._migrate()
+        except sqlite3.Error as err:
+            self._db.close()
+            raise _translated(err, self.path) from err
         self._weights = field_weights
         self._lock = threading.RLock()
         self._seen_version = -1
@@ -111,6 +163,7 @@ class EmbeddedIndex:
 
     # -- lifecycle and metadata ---------------------------------------------------------------------------------
 
+    @_sqlite_errors
     def info(self) -> IndexInfo | None:
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
         if "embedding_model" not in meta:
@@ -122,6 +175,7 @@ class EmbeddedIndex:
             created_at=datetime.fromisoformat(meta["created_at"]),
         )
 
+    @_sqlite_errors
     def bind(self, info: IndexInfo) -> None:
         with self._lock:
             current = self.info()
@@ -143,10 +197,12 @@ class EmbeddedIndex:
             with self._transaction():
                 self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows.items())
 
+    @_sqlite_errors
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
+    @_sqlite_errors
     def stats(self) -> IndexStats:
         (documents,) = self._db.execute("SELECT count(*) FROM documents").fetchone()
         (chunks,) = self._db.execute("SELECT count(*) FROM chunks").fetchone()
@@ -154,6 +210,7 @@ class EmbeddedIndex:
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
+    @_sqlite_errors
     def documents(self, *, source: str | None = None) -> dict[str, StoredDocument]:
         query = (
             "SELECT d.doc_id, d.source, d.fingerprint, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.doc_id),"
@@ -169,6 +226,7 @@ class EmbeddedIndex:
             for r in rows
         }
 
+    @_sqlite_errors
     def upsert(self, item: IndexedDocument) -> None:
         info = self.info()
         if info is None:
@@ -176,6 +234,7 @@ class EmbeddedIndex:
         with self._lock, self._transaction():
             self._write(item, info.dimension)
 
+    @_sqlite_errors
     def upsert_many(self, items: Sequence[IndexedDocument]) -> dict[str, str]:
         info = self.info()
         if info is None:
@@ -185,6 +244,7 @@ class EmbeddedIndex:
                 self._write(item, info.dimension)
         return {}  # one transaction: every document is stored, or an exception says why none was
 
+    @_sqlite_errors
     def link(self, duplicates: Mapping[str, str]) -> None:
         with self._lock, self._transaction():
             self._dirty = True
@@ -249,12 +309,31 @@ class EmbeddedIndex:
                 (cursor.lastrowid, chunk.title, chunk.heading_path, chunk.text),
             )
 
+    @_sqlite_errors
     def delete(self, doc_ids: Iterable[str]) -> int:
+        """Remove documents and their chunks, then wipe their bytes from the disk (see the module docstring).
+
+        Raises:
+            RetryableError: the documents are gone from every search, but another process kept the file busy
+                until the wipe gave up; the next `delete` (a repeated `ragbot forget`) finishes it.
+            PermanentError: likewise gone from every search, but the wipe failed (a full disk, say).
+        """
         removed = 0
-        with self._lock, self._transaction():
-            self._dirty = True
-            for doc_id in doc_ids:
-                removed += self._delete_one(doc_id)
+        with self._lock:
+            with self._transaction():
+                self._dirty = True
+                for doc_id in doc_ids:
+                    removed += self._delete_one(doc_id)
+                if removed:
+                    self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", (_EXPUNGE_PENDING,))
+            if removed or self._expunge_pending():
+                try:
+                    self._expunge()
+                except sqlite3.Error as err:  # the flag stays set: the next delete finishes the wipe
+                    raise PermanentError(
+                        f"removed from the index, but wiping it from {self.path} did not finish ({err}): free disk "
+                        "space if it is full, then run the same 'ragbot forget' again"
+                    ) from err
         return removed
 
     def _delete_one(self, doc_id: str) -> int:
@@ -265,6 +344,7 @@ class EmbeddedIndex:
 
     # -- reads ----------------------------------------------------------------------------------------------------
 
+    @_sqlite_errors
     def search_keyword(self, text: str, *, principals: Sequence[str], k: int) -> LegResult:
         terms = [t for t in dict.fromkeys(w.lower() for w in _WORD.findall(text)) if t not in STOPWORDS]
         if not terms or not principals or k <= 0:
@@ -282,6 +362,7 @@ class EmbeddedIndex:
             rows = self._db.execute(sql, (*self._weights, match, *principals, k)).fetchall()
         return LegResult(tuple(r[0] for r in rows), tuple(float(r[1]) for r in rows))
 
+    @_sqlite_errors
     def search_vector(self, vector: Vectors, *, principals: Sequence[str], k: int) -> LegResult:
         with self._lock:
             matrix, row_ids = self._load_matrix()
@@ -308,6 +389,7 @@ class EmbeddedIndex:
             )
         return LegResult(tuple(by_row[i] for i in ids), tuple(float(s) for s in scores[top]))
 
+    @_sqlite_errors
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         if not chunk_ids:
             return {}
@@ -322,6 +404,31 @@ class EmbeddedIndex:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+    def _expunge_pending(self) -> bool:
+        row = self._db.execute("SELECT 1 FROM meta WHERE key = ?", (_EXPUNGE_PENDING,)).fetchone()
+        return row is not None
+
+    def _expunge(self) -> None:
+        """Leave no byte of deleted rows in the database file, its write-ahead log or the FTS5 segments.
+
+        secure_delete has zeroed the rows themselves; 'optimize' merges every FTS5 segment into one, dropping the
+        deleted rows' tokens; VACUUM rewrites every page (what was deleted before secure_delete was on, by an older
+        release, is gone too); the TRUNCATE checkpoint copies the log into the file and empties it. About 6 s per
+        100k chunks; the file needs its own size free twice over (a temporary copy and the log) while it runs.
+        """
+        with self._transaction():
+            self._db.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('optimize')")
+        self._db.execute("VACUUM")
+        self._db.execute("DELETE FROM meta WHERE key = ?", (_EXPUNGE_PENDING,))
+        (busy, _, _) = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            # A reader kept a snapshot open past the busy timeout: old page images may still be in the log.
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, '1')", (_EXPUNGE_PENDING,))
+            raise RetryableError(
+                f"removed from the index, but a reader kept {self.path.name}-wal busy, so the deleted text may "
+                "still be on disk: run the same 'ragbot forget' again to finish the wipe"
+            )
 
     def _migrate(self) -> None:
         """Add the columns later releases introduced to a store an older release created."""
@@ -377,7 +484,10 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        elif self._db.in_transaction:  # SQLite may have rolled back already (a damaged file, a full disk)
+            self._db.execute("ROLLBACK")
 
 
 def _chunk_from_row(row: tuple[object, ...]) -> Chunk:

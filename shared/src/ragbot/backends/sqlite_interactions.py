@@ -2,10 +2,16 @@
 
 Each call opens its own short transaction (WAL mode, a busy timeout), so reply workers in separate processes can
 write side by side. A record is stored as its JSON next to the columns the log is queried by.
+
+Erasure reaches the disk: every connection runs with `PRAGMA secure_delete`, so a deleted or rewritten record's
+bytes are zeroed in the file, and `forget_user` and `purge` then empty the write-ahead log (a TRUNCATE checkpoint),
+which would otherwise keep earlier page images. No VACUUM: it would hold every worker's writes for as long as it
+runs; a log written by a release before secure_delete is wiped once by hand (docs/RUNBOOK.md).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -13,9 +19,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ragbot.errors import RetryableError
 from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 
 __all__ = ["SqliteInteractionLog"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -92,7 +101,10 @@ class SqliteInteractionLog:
                 (cutoff,),
             )
             db.execute("DELETE FROM feedback WHERE given_at < ?", (cutoff,))
-            return db.execute("DELETE FROM interactions WHERE asked_at < ?", (cutoff,)).rowcount
+            purged = int(db.execute("DELETE FROM interactions WHERE asked_at < ?", (cutoff,)).rowcount)
+        if not self._truncate_log():
+            log.warning("purged, but a reader kept %s-wal busy: the next purge or forget empties it", self.path.name)
+        return purged
 
     def forget_user(self, user_hash: str) -> int:
         with self._tx() as db:
@@ -102,13 +114,28 @@ class SqliteInteractionLog:
             )
             given = db.execute("DELETE FROM feedback WHERE user_hash = ?", (user_hash,)).rowcount
             asked = db.execute("DELETE FROM interactions WHERE user_hash = ?", (user_hash,)).rowcount
-            return int(asked + given)
+        removed = int(asked + given)
+        if not self._truncate_log():
+            raise RetryableError(
+                f"removed {removed} questions and votes, but a reader kept {self.path.name}-wal busy, so their text "
+                "may still be on disk: run the same 'ragbot forget --user' again to finish the wipe"
+            )
+        return removed
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
             self._local.db = None
+
+    def _truncate_log(self) -> bool:
+        """Copy the write-ahead log into the file and empty it (earlier images of the deleted rows' pages go too).
+
+        Returns:
+            False when another process's read outlasted the busy timeout and the log could not be emptied.
+        """
+        (busy, _, _) = self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return not busy
 
     def _with_feedback(self, db: sqlite3.Connection, raw: str) -> InteractionRecord:
         record = InteractionRecord.model_validate_json(raw)
@@ -124,6 +151,7 @@ class SqliteInteractionLog:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA secure_delete = ON")  # per connection: every process zeroes what it deletes
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = NORMAL")
             self._local.db = db

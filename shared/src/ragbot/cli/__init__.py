@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from ragbot import __version__
 from ragbot.cli import advise, ask, evaluate, finetune, index, ingest, interactions, review, services
 from ragbot.cli.arguments import Parser
-from ragbot.cli.output import fail
+from ragbot.cli.output import fail, validation_message
 from ragbot.errors import RagbotError
 
 __all__ = ["main"]
@@ -64,8 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RagbotError as err:
         return fail(str(err))
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return fail(f"invalid {where or 'input'}: {first['msg']}")
+        return fail(validation_message(err))
+    except sqlite3.DatabaseError as err:
+        # The index translates its own errors (naming the file); this catches the interaction log's, so a
+        # damaged interactions.sqlite3 is one line here too, never a traceback.
+        return fail(
+            f"a SQLite file in the data directory (RAGBOT_DATA_DIR) is damaged or unusable ({err}): restore it "
+            "from a backup; a damaged index.sqlite3 can instead be deleted and re-ingested"
+        )
     except KeyboardInterrupt:
         return 130

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ragbot.cli.arguments import Commands, load_settings
-from ragbot.cli.output import print_json
+from ragbot.cli.output import print_json, validation_message
 from ragbot.models import EVERYONE, Answer, Passage, Question
 
 __all__ = ["ask", "chat", "register"]
@@ -89,7 +89,14 @@ def _principals(args: argparse.Namespace) -> tuple[str, ...] | None:
 
 
 def _question(text: str, principals: Sequence[str] | None) -> Question:
-    return Question(question_id=uuid.uuid4().hex, text=text, principals=tuple(principals or (EVERYONE,)))
+    from ragbot.errors import InputError
+
+    try:
+        return Question(question_id=uuid.uuid4().hex, text=text, principals=tuple(principals or (EVERYONE,)))
+    except ValidationError as err:
+        # One line, in the validators' own words ("the question is longer than 4000 characters"): pydantic's
+        # dump is four lines and quotes the question back.
+        raise InputError(validation_message(err, located=False)) from err
 
 
 def ask(args: argparse.Namespace) -> int:
@@ -138,8 +145,8 @@ def chat(args: argparse.Namespace) -> int:
                 return 0
             try:
                 reply, _ = session.ask(_question(text, session.principals))
-            except (InputError, ValidationError) as err:
-                print(f"ragbot: {err}")
+            except InputError as err:
+                print(f"ragbot: {' '.join(str(err).split())}")
                 continue
             print(f"\nragbot> {_render(reply)}")
     finally:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "metric", "print_json"]
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+__all__ = ["EXIT_ERROR", "EXIT_USAGE", "fail", "metric", "print_json", "validation_message"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -28,6 +31,22 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
     """
     print(f"ragbot: error: {' '.join(message.split())}", file=sys.stderr)
     return code
+
+
+def validation_message(err: ValidationError, *, located: bool = True) -> str:
+    """The first problem pydantic found, as one short line: never its multi-line dump, never the input it quotes.
+
+    Args:
+        err: the validation error.
+        located: start with the field it is about ("invalid text: …"); leave it out where the message names it.
+
+    Returns:
+        The line, for `fail` or for an interactive prompt.
+    """
+    first = err.errors(include_url=False, include_input=False)[0]
+    what = str(first["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in first["loc"])
+    return f"invalid {where or 'input'}: {what}" if located else what
 
 
 def print_json(body: Any) -> None:

@@ -16,6 +16,7 @@ The SDK itself is imported lazily, so importing this module costs nothing where 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -26,10 +27,16 @@ if TYPE_CHECKING:
 
     from ragbot.settings import ElasticsearchSettings
 
-__all__ = ["connect", "created", "if_found", "translate_errors"]
+__all__ = ["connect", "created", "expunge_deletes", "if_found", "translate_errors"]
+
+log = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+# Lucene merges away a segment's deleted documents only above this share of deletions (Elasticsearch's default is
+# 10%): at 0, an expunge rewrites every segment that holds any deleted document. A dynamic index setting.
+_EXPUNGE_ALL_DELETES = {"index": {"merge": {"policy": {"expunge_deletes_allowed": 0}}}}
 
 
 def translate_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -163,3 +170,26 @@ def connect(settings: ElasticsearchSettings) -> Elasticsearch:
         retry_backoff_cap=settings.retry_backoff_cap_s,
         **options,
     )
+
+
+def expunge_deletes(client: Elasticsearch, index: str) -> None:
+    """Rewrite the segments of `index` (a name, alias or list) that still hold deleted documents, now.
+
+    A delete only marks a document deleted: its text stays in its Lucene segment until a merge rewrites that
+    segment. This sets `index.merge.policy.expunge_deletes_allowed` to 0 and runs
+    `_forcemerge?only_expunge_deletes=true`, which merges only the segments with deletions. What it cannot reach
+    (docs/ELASTICSEARCH.md, "Erasure"): documents that the shards' retention leases still keep for a replica's
+    recovery, snapshots, and index versions other than `index`.
+
+    Args:
+        client: The client (call it inside `translate_errors`).
+        index: What to expunge.
+    """
+    from elasticsearch import ConnectionTimeout
+
+    client.indices.put_settings(index=index, settings=_EXPUNGE_ALL_DELETES)
+    try:
+        client.indices.forcemerge(index=index, only_expunge_deletes=True)
+    except ConnectionTimeout:
+        # Elasticsearch goes on merging after the client gives up waiting (its force-merge API says so).
+        log.warning("the forced merge of %s is still running on the cluster; it finishes there", index)

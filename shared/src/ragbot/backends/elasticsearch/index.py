@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ragbot.backends.elasticsearch.client import if_found, translate_errors
+from ragbot.backends.elasticsearch.client import expunge_deletes, if_found, translate_errors
 from ragbot.backends.elasticsearch.mapping import index_settings, info_of, mappings, meta_of, serving_settings
 from ragbot.backends.elasticsearch.queries import (
     CHUNK,
@@ -312,6 +312,8 @@ class ElasticsearchIndex:
             conflicts="proceed",
             wait_for_completion=True,
         )
+        # Gone from every search now; the forced merge takes their text out of the segments too (erasure).
+        expunge_deletes(self._es, self._name)
         return len(present)
 
     # -- reads ----------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ragbot.backends.elasticsearch.client import created, if_found, translate_errors
+from ragbot.backends.elasticsearch.client import created, expunge_deletes, if_found, translate_errors
 from ragbot.interactions.records import FeedbackEntry, InteractionRecord
 
 if TYPE_CHECKING:
@@ -121,7 +121,9 @@ class ElasticsearchInteractionLog:
         old = {"range": {"asked_at": {"lt": _iso(older_than)}}}
         self._delete_feedback_of(self._ids(old))
         self._delete(self._feedback, {"range": {"given_at": {"lt": _iso(older_than)}}})
-        return self._delete(self._records, old)
+        purged = self._delete(self._records, old)
+        expunge_deletes(self._es, f"{self._records},{self._feedback}")  # retention is a promise about the disk too
+        return purged
 
     @translate_errors
     def forget_user(self, user_hash: str) -> int:
@@ -132,7 +134,9 @@ class ElasticsearchInteractionLog:
             self._feedback, {"bool": {"filter": [asked_by], "must_not": [{"terms": {"question_id": own}}]}}
         )
         self._delete_feedback_of(own)
-        return self._delete(self._records, asked_by) + given
+        removed = self._delete(self._records, asked_by) + given
+        expunge_deletes(self._es, f"{self._records},{self._feedback}")  # their text out of the segments too
+        return removed
 
     def close(self) -> None:
         self._es.close()
