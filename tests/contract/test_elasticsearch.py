@@ -126,12 +126,13 @@ def test_a_reindex_with_failures_does_not_go_live(fake: FakeElasticsearch, tmp_p
 
 def test_a_reindex_warns_about_sources_it_does_not_carry_over(fake: FakeElasticsearch, tmp_path: Path) -> None:
     index = es_index(fake, tmp_path)
-    run(index, wiki(tmp_path, {"vpn.md": "# VPN\n\nUse GlobalProtect.\n"}))
+    carried = wiki(tmp_path, {"vpn.md": "# VPN\n\nUse GlobalProtect.\n"})
+    run(index, carried)
     other = tmp_path / "drive"
     other.mkdir()
     (other / "a.md").write_text("# A\n\nText.\n")
     report = ingest([open_source(other)], index=index, embedder=EMBEDDER, chunker=Chunker(), reindex=True)
-    assert report.not_carried == ["wiki"]
+    assert report.not_carried == [open_source(carried).name]
     index.close()
 
 

@@ -34,7 +34,7 @@ def test_first_ingest_adds_everything_with_acls_and_source(docs: Path, tmp_path:
     report, stored, stats = run(docs, tmp_path / "store")
     assert (report.added, report.updated, report.unchanged, report.failed) == (3, 0, 0, [])
     assert set(stored) == {"hr/leave.md", "it.txt", "policy.pdf"}
-    assert {d.source for d in stored.values()} == {"handbook"}
+    assert {d.source for d in stored.values()} == {open_source(docs).name}
     assert stats.chunks == report.chunks == 3
     index = EmbeddedIndex(tmp_path / "store")
     assert index.chunks(["hr/leave.md#0"])["hr/leave.md#0"].acl == ("group:hr",)
@@ -82,8 +82,8 @@ def test_the_same_doc_id_from_another_source_is_refused(docs: Path, tmp_path: Pa
     run(docs, tmp_path / "store")
     report, stored, _ = run(docs, tmp_path / "store", source="other")
     assert len(report.failed) == 3
-    assert "already ingested from source 'handbook'" in report.failed[0][1]
-    assert {d.source for d in stored.values()} == {"handbook"}
+    assert f"already ingested from source '{open_source(docs).name}'" in report.failed[0][1]
+    assert {d.source for d in stored.values()} == {open_source(docs).name}
 
 
 def test_a_missing_root_or_bad_sidecar_fails_before_anything_is_written(docs: Path, tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Folder sources and `open_source`: what each source type yields, and the checks shared by all of them."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,14 +45,15 @@ def handbook(tmp_path: Path) -> Path:
 
 def test_folder_source_reproduces_the_folder_ingest_of_before(handbook: Path) -> None:
     # What pipeline.ingest did per root: sidecar rules, discover, load_document, a failure per DocumentError.
+    source = FolderSource(handbook)
+    # Named after the folder, with a hash of its path: two folders called "handbook" are two sources.
+    assert re.fullmatch(r"handbook-[0-9a-f]{8}", source.name) and source.legacy_name == "handbook"
     expected: list[Document | LoadFailure] = []
     for file in discover(handbook, acl=load_acl_rules(handbook)):
         try:
-            expected.append(load_document(file, source="handbook"))
+            expected.append(load_document(file, source=source.name))
         except DocumentError as err:
             expected.append(LoadFailure(err.path, str(err)))
-    source = FolderSource(handbook)
-    assert source.name == "handbook"
     assert list(source.items()) == expected
     assert [item.doc_id for item in expected] == [
         "broken.pdf",
@@ -90,10 +92,13 @@ def test_folder_source_items_are_streamed_and_read_afresh(handbook: Path) -> Non
 
 def test_a_single_file_is_named_after_its_folder_and_uses_the_folders_sidecar(handbook: Path) -> None:
     source = open_source(handbook / "hr" / "leave.md")
-    assert isinstance(source, FolderSource) and source.name == "hr"
+    assert isinstance(source, FolderSource) and source.name == FolderSource(handbook / "hr").name
+    assert source.name.startswith("hr-")
     assert list(documents(source)) == ["leave.md"]
     wiki = FolderSource(handbook / "wiki.md")
-    assert (wiki.name, documents(wiki)["wiki.md"].acl) == ("handbook", ("group:staff",))
+    assert (wiki.name, documents(wiki)["wiki.md"].acl) == (FolderSource(handbook).name, ("group:staff",))
+    # The sidecar above governs a file ingested on its own as it does in its folder (hr/* → group:people).
+    assert documents(source)["leave.md"].acl == ("group:people",)
 
 
 @pytest.mark.parametrize("base", ["https://files.example/handbook", "https://files.example/handbook/"])

@@ -30,14 +30,14 @@ def test_jsonl_source_reads_every_field(tmp_path: Path) -> None:
         "metadata": {"owner": "it"},
     }
     source = open_source(write_jsonl(tmp_path / "kb-export.jsonl", record))
-    assert isinstance(source, JsonlSource) and source.name == "kb-export"
+    assert isinstance(source, JsonlSource) and source.name.startswith("kb-export-")
     [doc] = source.items()
     assert isinstance(doc, Document)
     assert (doc.doc_id, doc.title, doc.url, doc.source) == (
         "KB-1042",
         "Reset your password",
         "https://kb.example/1042",
-        "kb-export",
+        source.name,
     )
     assert doc.text == "Open **Settings**.\n\nChoose Reset.\n"
     assert doc.updated_at == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)

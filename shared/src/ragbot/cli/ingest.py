@@ -27,7 +27,9 @@ def register(commands: Commands) -> None:
     ingest.add_argument(
         "--acl", action="append", metavar="PRINCIPAL", help="who may read files no sidecar rule matches"
     )
-    ingest.add_argument("--source", help="source name (default: the folder's name); --prune is scoped to it")
+    ingest.add_argument(
+        "--source", help="source name (default: the folder's name and a hash of its path); --prune is scoped to it"
+    )
     ingest.add_argument("--prune", action="store_true", help="remove documents of this source whose files are gone")
     ingest.add_argument(
         "--url-base", metavar="URL", help="document links are URL + doc_id (default for Git: derived from origin)"
@@ -36,6 +38,11 @@ def register(commands: Commands) -> None:
         "--reindex",
         action="store_true",
         help="build a new index version from these sources and switch to it (Elasticsearch)",
+    )
+    ingest.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="read what links lead to even outside the folder (default: such links are skipped and reported)",
     )
     ingest.add_argument("--json", action="store_true")
     ingest.set_defaults(handler=run)
@@ -55,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
 
     acl = tuple(args.acl) if args.acl else None
     # Every path, sidecar and export header is checked before the model loads or anything is written.
-    sources = [open_source(path, name=args.source, acl=acl, url_base=args.url_base) for path in args.paths]
+    sources = [
+        open_source(path, name=args.source, acl=acl, url_base=args.url_base, follow_symlinks=args.follow_symlinks)
+        for path in args.paths
+    ]
     settings = load_settings()
     embedder = build_embedder(settings)
     index = build_index(settings)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ragbot.errors import DocumentError, InputError
-from ragbot.ingestion.acl import ACL_SIDECAR, AclRules
+from ragbot.ingestion.acl import ACL_SIDECAR, AclResolver, AclRules
 from ragbot.models import Document
 from ragbot.urls import shown, url_problem
 
@@ -39,36 +41,136 @@ class SourceFile:
 
     `modified` is when the file last changed as known to its source (a Git commit time, say). It stands in for the
     file's mtime when the file carries no date of its own (front matter `updated:`, a Word document's properties).
+
+    `refused` says in one line why a file that is there is not read (a link out of the ingested folder, a name that
+    is not UTF-8, sidecars that leave nobody who may read it): its source reports it instead of loading it.
+    `present` is False for one that must not count as still there when pruning: a link out of the folder, so that
+    `--prune` removes what was ingested through it before links were refused.
     """
 
     path: Path
     doc_id: str
     acl: tuple[str, ...]
     modified: datetime | None = None
+    refused: str = ""
+    present: bool = True
 
 
-def discover(root: Path, *, acl: AclRules) -> Iterator[SourceFile]:
+def discover(root: Path, *, acl: AclResolver | AclRules, follow_symlinks: bool = False) -> Iterator[SourceFile]:
     """Yield the supported files under `root` (or `root` itself), sorted, skipping hidden files and folders.
 
-    Office lock files (`~$report.docx`, left next to a document while it is open) are skipped too.
+    Office lock files (`~$report.docx`, left next to a document while it is open) are skipped too. Nothing outside
+    `root` (for a single file: its folder) is read unless `follow_symlinks`: a link that leads out is yielded
+    refused, and a folder that is a link is not entered (with `follow_symlinks` it is, each real folder once). A
+    file whose name is not valid UTF-8 or holds a control character is yielded refused, its id spelled with `\\xNN`
+    escapes; a folder that cannot be listed is yielded refused with an id ending in "/".
+
+    Args:
+        root: A folder, or one file.
+        acl: Who may read each file: an `AclResolver` (every sidecar above the file), or one folder's `AclRules`.
+        follow_symlinks: Read what links lead to, wherever it is.
 
     Raises:
-        InputError: `root` does not exist.
+        InputError: `root` does not exist or cannot be listed.
     """
     if root.is_file():
-        yield SourceFile(path=root, doc_id=root.name, acl=acl.principals_for(root.name))
+        yield _found(root, root.name, within=root.parent.resolve(), acl=acl, follow=follow_symlinks)
         return
     if not root.is_dir():
         raise InputError(f"no such file or folder: {root}")
-    for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+    real_root = root.resolve()
+    found: list[SourceFile] = []
+    for path, problem, present in _walk(root, real_root=real_root, follow=follow_symlinks):
+        relative = path.relative_to(root).as_posix()
+        if problem:
+            doc_id = _shown_name(relative) + "/"
+            found.append(SourceFile(path=path, doc_id=doc_id, acl=(), refused=problem, present=present))
+        elif path.suffix.lower() in SUPPORTED_SUFFIXES and path.name != ACL_SIDECAR:
+            if not path.name.startswith(_OFFICE_LOCK_PREFIX):
+                found.append(_found(path, relative, within=real_root, acl=acl, follow=follow_symlinks))
+    yield from sorted(found, key=lambda file: file.doc_id.split("/"))
+
+
+def _walk(root: Path, *, real_root: Path, follow: bool) -> Iterator[tuple[Path, str, bool]]:
+    """Every file below `root` that is not hidden, or a folder on the way that is not read: why, and whether what was
+    ingested from it still counts as there (a folder that cannot be listed: yes; a link out of the folder: no)."""
+    visited = {real_root}
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as err:
+            if folder == root:
+                raise InputError(f"cannot list {root}: {err.strerror}") from err
+            yield folder, f"cannot list this folder ({err.strerror}): what was ingested from it is kept", True
             continue
-        if path.name.startswith(_OFFICE_LOCK_PREFIX):
-            continue
-        if path.suffix.lower() in SUPPORTED_SUFFIXES and path.name != ACL_SIDECAR:
-            doc_id = relative.as_posix()
-            yield SourceFile(path=path, doc_id=doc_id, acl=acl.principals_for(doc_id))
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if _is_dir(entry, follow=follow):
+                real = path.resolve()
+                if real not in visited:  # a folder reached twice through links (or a loop) is read once
+                    visited.add(real)
+                    pending.append(path)
+            elif entry.is_symlink() and path.is_dir():
+                # Not followed. One inside the folder adds nothing: its files are read where they really are.
+                if not _inside(path.resolve(), real_root):
+                    yield path, "a link to a folder outside the ingested folder: not entered (--follow-symlinks)", False
+            elif path.is_file():
+                yield path, "", True
+
+
+def _is_dir(entry: os.DirEntry[str], *, follow: bool) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=follow)
+    except OSError:
+        return False
+
+
+def _found(path: Path, relative: str, *, within: Path, acl: AclResolver | AclRules, follow: bool) -> SourceFile:
+    """A discovered file with its readers, or with why it is refused."""
+    if not _storable(relative):
+        return SourceFile(path, _shown_name(relative), (), refused=_BAD_NAME)
+    if not follow and path.is_symlink():
+        target = path.resolve()
+        if not _inside(target, within):
+            return SourceFile(path, relative, (), refused=_LINK_OUT, present=False)
+        if any(part.startswith(".") for part in target.relative_to(within).parts):
+            # Hidden files are never ingested (.git/config holds remote URLs, tokens included); not through a link.
+            return SourceFile(path, relative, (), refused=_LINK_HIDDEN, present=False)
+    try:
+        readers = (
+            acl.principals_for(relative, path=path) if isinstance(acl, AclResolver) else acl.principals_for(relative)
+        )
+    except DocumentError as err:
+        return SourceFile(path, relative, (), refused=str(err))
+    return SourceFile(path=path, doc_id=relative, acl=readers)
+
+
+_BAD_NAME = "the file name is not valid UTF-8 or holds a control character: rename the file to ingest it"
+_LINK_OUT = "a link to a file outside the ingested folder: not read (--follow-symlinks to read it)"
+_LINK_HIDDEN = "a link to a hidden file (or one in a hidden folder): not read (--follow-symlinks to read it)"
+
+
+def _storable(name: str) -> bool:
+    """Whether a path can be a doc_id: valid UTF-8 (no undecodable bytes) and no control characters."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return not any(unicodedata.category(char) == "Cc" for char in name)
+
+
+def _shown_name(name: str) -> str:
+    """A path as printable text: undecodable bytes and control characters spelled as escapes."""
+    raw = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(char if unicodedata.category(char) != "Cc" else ascii(char)[1:-1] for char in raw)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def load_document(file: SourceFile, *, source: str) -> Document:

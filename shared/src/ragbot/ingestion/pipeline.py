@@ -24,13 +24,22 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from ragbot.errors import ConfigurationError
+from ragbot.errors import ConfigurationError, InputError
 from ragbot.ingestion.chunk import CHUNKER_VERSION, Chunker
-from ragbot.ingestion.sources import LoadFailure, Source
+from ragbot.ingestion.sources import LoadFailure, NamedByPath, Source
 from ragbot.models import Document
-from ragbot.ports import DocumentIndex, Embedder, IndexedDocument, IndexInfo, VersionedIndex
+from ragbot.ports import DocumentIndex, Embedder, IndexedDocument, IndexInfo, StoredDocument, VersionedIndex
 
-__all__ = ["ForgetReport", "IngestReport", "content_key", "forget", "ingest", "ingest_documents", "link_duplicates"]
+__all__ = [
+    "ForgetReport",
+    "IngestReport",
+    "content_key",
+    "forget",
+    "ingest",
+    "ingest_documents",
+    "link_duplicates",
+    "settle_source_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +111,13 @@ def ingest(
 
     Raises:
         ConfigurationError: `reindex` on an index without versions.
+        InputError: A source named by default may be one the index holds under its old name (`settle_source_names`).
     """
     started = time.perf_counter()
     report = IngestReport()
     info = _index_info(embedder)
+    if any(isinstance(s, NamedByPath) and s.legacy_name for s in sources) and index.info() is not None:
+        settle_source_names(sources, stored=index.documents())
     target = index
     if reindex:
         if not isinstance(index, VersionedIndex):
@@ -118,14 +130,19 @@ def ingest(
         report.not_carried = sorted(live_sources - {s.name for s in sources})
 
     seen: dict[str, set[str]] = {source.name: set() for source in sources}
+    kept_folders: dict[str, list[str]] = {source.name: [] for source in sources}
 
     def documents() -> Iterator[Document]:
         for source in sources:
             for item in source.items():
-                seen[source.name].add(item.doc_id)
                 if isinstance(item, LoadFailure):
                     report.failed.append((item.doc_id, item.reason))
+                    if item.present:
+                        seen[source.name].add(item.doc_id)
+                    if item.present and item.doc_id.endswith("/"):  # a folder that could not be listed
+                        kept_folders[source.name].append(item.doc_id)
                 else:
+                    seen[source.name].add(item.doc_id)
                     yield item
 
     ingest_documents(
@@ -140,7 +157,11 @@ def ingest(
     )
     if prune and not reindex:
         for name, ids in seen.items():
-            gone = [doc_id for doc_id in target.documents(source=name) if doc_id not in ids]
+            gone = [
+                doc_id
+                for doc_id in target.documents(source=name)
+                if doc_id not in ids and not doc_id.startswith(tuple(kept_folders[name]))
+            ]
             report.removed += target.delete(gone)
     target.refresh()
     report.duplicates = _new_links(link_duplicates(target))
@@ -191,7 +212,13 @@ def ingest_documents(
         seen.add(document.doc_id)
         previous = stored.get(document.doc_id)
         if previous is not None and previous.source != document.source:
-            report.failed.append((document.doc_id, f"already ingested from source {previous.source!r}"))
+            report.failed.append(
+                (
+                    document.doc_id,
+                    f"already ingested from source {previous.source!r}; one id, one source: ingest a folder that "
+                    "holds both, or 'ragbot forget --doc' it there first",
+                )
+            )
             continue
         fingerprint = _fingerprint(document, chunker=chunker, model=embedder.model_name)
         if previous is not None and previous.fingerprint == fingerprint:
@@ -217,6 +244,46 @@ def ingest_documents(
         index.refresh()
         report.duplicates = _new_links(link_duplicates(index))
     return report
+
+
+def settle_source_names(sources: Sequence[Source], *, stored: dict[str, StoredDocument]) -> None:
+    """Keep the old default name of a source the index already holds under it, when that is safe.
+
+    Default source names carry a hash of the folder's path (`sources.base.default_source_name`), so that two folders
+    with the same name are two sources. An index built before holds them under the bare name. A source named by
+    default keeps its new name if the index holds it, or if the index holds nothing under the old name; otherwise it
+    takes the old name when every document stored under it is one this source still has (the same folder
+    re-ingested, so nothing changes for its operator), and is refused when some are not: those may be another
+    folder's with the same name, which pruning or a file of the same id would remove or overwrite.
+
+    Args:
+        sources: The sources of one ingest, before any is read.
+        stored: What the index holds (`DocumentIndex.documents()`).
+
+    Raises:
+        InputError: The index holds documents under a source's old name that the source does not have; the one-line
+            message says which and what to pass (`--source`).
+    """
+    held: dict[str, set[str]] = {}
+    for doc in stored.values():
+        held.setdefault(doc.source, set()).add(doc.doc_id)
+    for source in sources:
+        if not isinstance(source, NamedByPath):
+            continue
+        legacy = source.legacy_name
+        if legacy is None or source.name in held or legacy not in held:
+            continue
+        missing = held[legacy] - set(source.doc_ids())
+        if missing:
+            where = getattr(source, "root", None) or getattr(source, "path", source.name)
+            raise InputError(
+                f"the index holds {len(held[legacy])} documents of source {legacy!r}, the name {where} had before "
+                f"default source names carried a hash of the path, and {len(missing)} of them (such as "
+                f"{min(missing)!r}) are not there: if they came from this folder, ingest it with --source {legacy} "
+                "(add --prune to drop those); if not, give it a name of its own with --source NAME"
+            )
+        log.info("source %s keeps the name %r the index holds it under", source.name, legacy)
+        source.rename(legacy)
 
 
 def link_duplicates(index: DocumentIndex) -> dict[str, str]:

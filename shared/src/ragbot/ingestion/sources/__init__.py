@@ -13,16 +13,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragbot.errors import InputError
-from ragbot.ingestion.sources.base import LoadFailure, Source
+from ragbot.ingestion.sources.base import LoadFailure, NamedByPath, Source
 from ragbot.ingestion.sources.folder import FolderSource
 from ragbot.ingestion.sources.git import GitFolderSource
 from ragbot.ingestion.sources.jsonl import JsonlSource
 
-__all__ = ["FolderSource", "GitFolderSource", "JsonlSource", "LoadFailure", "Source", "open_source"]
+__all__ = ["FolderSource", "GitFolderSource", "JsonlSource", "LoadFailure", "NamedByPath", "Source", "open_source"]
 
 
 def open_source(
-    path: Path, *, name: str | None = None, acl: tuple[str, ...] | None = None, url_base: str | None = None
+    path: Path,
+    *,
+    name: str | None = None,
+    acl: tuple[str, ...] | None = None,
+    url_base: str | None = None,
+    follow_symlinks: bool = False,
 ) -> Source:
     """Pick the source type for a path.
 
@@ -31,9 +36,11 @@ def open_source(
 
     Args:
         path: The folder or file to ingest.
-        name: Source name recorded on documents; default the folder's name (the file's stem for JSONL).
+        name: Source name recorded on documents; default the folder's name (the file's stem for JSONL) and a hash
+            of its path (`default_source_name`).
         acl: Principals for documents no sidecar rule matches (`--acl`).
         url_base: Documents without a URL of their own get `url_base` joined with their id.
+        follow_symlinks: Read what links in a folder lead to even outside it (`--follow-symlinks`).
 
     Raises:
         InputError: The path does not exist, or its ACL sidecar or the settings are invalid (before anything is
@@ -45,5 +52,5 @@ def open_source(
     if path.is_file() and path.suffix.lower() == ".jsonl":
         return JsonlSource(path, name=name, acl=acl, url_base=url_base)
     if path.is_dir() and (path / ".git").exists():
-        return GitFolderSource(path, name=name, acl=acl, url_base=url_base)
-    return FolderSource(path, name=name, acl=acl, url_base=url_base)
+        return GitFolderSource(path, name=name, acl=acl, url_base=url_base, follow_symlinks=follow_symlinks)
+    return FolderSource(path, name=name, acl=acl, url_base=url_base, follow_symlinks=follow_symlinks)

@@ -2,29 +2,50 @@
 
 A `Source` yields `Document`s, and a `LoadFailure` for each item it could not load, so that one bad file or line
 never stops an ingest. Every yielded `doc_id` (document or failure) counts as still present when pruning: a file
-that exists but fails to load keeps its previous version.
+that exists but fails to load keeps its previous version (a failure whose id ends in "/" keeps everything under
+that folder); only a failure marked not `present` (a link out of the ingested folder) does not.
+
+Default source names carry a hash of the path they come from (`default_source_name`), so two folders with the same
+name never share one; a source named by default also knows the name it had before (`NamedByPath`), which the
+pipeline keeps for an index that already holds documents under it (`ingestion.pipeline.settle_source_names`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
 from ragbot.errors import InputError
 from ragbot.models import Document
 from ragbot.urls import shown, url_problem
 
-__all__ = ["LoadFailure", "Source", "check_source_name", "check_url_base", "join_url", "url_refusal"]
+__all__ = [
+    "LoadFailure",
+    "NamedByPath",
+    "Source",
+    "check_source_name",
+    "check_url_base",
+    "default_source_name",
+    "join_url",
+    "url_refusal",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class LoadFailure:
-    """An item a source could not load: its id (or, without one, where it is) and why, in one line."""
+    """An item a source could not load: its id (or, without one, where it is) and why, in one line.
+
+    `present` False: the item must not count as still there when pruning (a link out of the ingested folder).
+    """
 
     doc_id: str
     reason: str
+    present: bool = True
 
 
 class Source(Protocol):
@@ -38,6 +59,40 @@ class Source(Protocol):
     def items(self) -> Iterator[Document | LoadFailure]:
         """Yield every document, or a failure in its place; each call reads the source afresh."""
         ...
+
+
+@runtime_checkable
+class NamedByPath(Protocol):
+    """A source named by default: it can list its ids without loading them and take the name it used to have."""
+
+    @property
+    def legacy_name(self) -> str | None:
+        """The default name before names carried a hash of the path; None when the name was given."""
+        ...
+
+    def doc_ids(self) -> Iterator[str]:
+        """The ids `items` would yield (documents and failures), without loading anything."""
+        ...
+
+    def rename(self, name: str) -> None:
+        """Record `name` on every document from now on."""
+        ...
+
+
+def default_source_name(path: Path, *, base: str) -> tuple[str, str]:
+    """The default name of a source at `path`, and the one it had before.
+
+    Args:
+        path: The folder (or JSONL file) the source reads.
+        base: What the name used to be: the folder's name, the export's stem.
+
+    Returns:
+        `(f"{base}-{hash}", base)`: 8 hex digits of the SHA-256 of the resolved path make two folders with the same
+        name (`team-a/docs`, `team-b/docs`) two sources; the same folder gets the same name every time.
+    """
+    base = os.fsencode(base).decode("utf-8", "backslashreplace")
+    digest = hashlib.sha256(os.fsencode(path.resolve())).hexdigest()[:8]
+    return f"{base}-{digest}", base
 
 
 def check_source_name(name: str | None, *, default: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from ragbot.errors import InputError
-from ragbot.ingestion.load import discover
+from ragbot.ingestion.load import SourceFile
 from ragbot.ingestion.sources.base import LoadFailure
 from ragbot.ingestion.sources.folder import FolderSource
 from ragbot.models import Document
@@ -56,19 +56,22 @@ class GitFolderSource(FolderSource):
         name: str | None = None,
         acl: tuple[str, ...] | None = None,
         url_base: str | None = None,
+        follow_symlinks: bool = False,
     ) -> None:
-        """Check the work tree and read its ACL sidecar.
+        """Check the work tree and read the ACL sidecars at and above it.
 
         Args:
             root: The work tree (or a folder inside one).
-            name: Source name; default the folder's name.
-            acl: Principals for files no sidecar rule matches; default the sidecar's default, else everyone.
+            name: Source name; default the folder's name and a hash of its path.
+            acl: Principals for files no sidecar rule matches; they replace the defaults sidecars declare.
             url_base: Overrides the link base derived from the `origin` remote.
+            follow_symlinks: Read what tracked links lead to even outside the folder.
 
         Raises:
-            InputError: `root` is not a folder, its sidecar is invalid, or `name` / `url_base` is malformed.
+            InputError: `root` is not a folder, a sidecar at or above it is invalid, or `name` / `url_base` is
+                malformed.
         """
-        super().__init__(root, name=name, acl=acl, url_base=url_base)
+        super().__init__(root, name=name, acl=acl, url_base=url_base, follow_symlinks=follow_symlinks)
         if not self.root.is_dir():
             raise InputError(f"not a folder: {self.root}")
 
@@ -82,10 +85,24 @@ class GitFolderSource(FolderSource):
             return
         files = (
             replace(file, modified=None if file.doc_id in state.changed else state.committed.get(file.doc_id))
-            for file in discover(self.root, acl=self.rules)
-            if file.doc_id in state.tracked
+            for file in self._files()
+            if self._tracked(file, state.tracked)
         )
         yield from self._load(files, url_base=self.url_base or state.url_base)
+
+    def doc_ids(self) -> Iterator[str]:
+        """The ids `items` would yield, without loading anything."""
+        try:
+            tracked = frozenset(_paths(self._git("ls-files", "-z")))
+        except _GitUnavailable:
+            yield from super().doc_ids()
+            return
+        yield from (file.doc_id for file in self._files() if self._tracked(file, tracked))
+
+    def _tracked(self, file: SourceFile, tracked: frozenset[str]) -> bool:
+        # By the path as Git lists it: a refused name's id is spelled with escapes; a folder that cannot be
+        # listed is reported whatever Git tracks in it.
+        return file.doc_id.endswith("/") or file.path.relative_to(self.root).as_posix() in tracked
 
     def _git_state(self) -> _GitState:
         tracked = frozenset(_paths(self._git("ls-files", "-z")))

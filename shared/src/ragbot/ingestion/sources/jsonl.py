@@ -11,10 +11,17 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
-from ragbot.errors import InputError
-from ragbot.ingestion.acl import AclRules, load_acl_rules
+from ragbot.errors import DocumentError, InputError
+from ragbot.ingestion.acl import AclResolver
 from ragbot.ingestion.load import first_h1, normalize_text
-from ragbot.ingestion.sources.base import LoadFailure, check_source_name, check_url_base, join_url, url_refusal
+from ragbot.ingestion.sources.base import (
+    LoadFailure,
+    check_source_name,
+    check_url_base,
+    default_source_name,
+    join_url,
+    url_refusal,
+)
 from ragbot.models import Document
 
 __all__ = ["JsonlSource"]
@@ -27,8 +34,9 @@ class JsonlSource:
 
     `id` and `text` are required non-empty strings; the text is light Markdown. `title` defaults to the text's first
     `# ` heading, else a name derived from the id; `url` to `url_base` joined with the id; `updated_at` (ISO 8601
-    date or datetime, naive means UTC) to the file's mtime; `acl` (non-empty list of principals) to the sidecar
-    rules in the file's folder matched on the id, else `acl`, else everyone; `metadata` is an object of strings.
+    date or datetime, naive means UTC) to the file's mtime; `acl` (non-empty list of principals) to what the
+    sidecars at and above the file's folder say of the id as a path in that folder (`AclResolver`), else `acl`,
+    else everyone; `metadata` is an object of strings.
     A URL that fails the URL policy (`ragbot.urls`) makes its line bad. Each bad line is yielded as a `LoadFailure`
     and the rest carry on; blank lines are skipped.
     """
@@ -41,29 +49,58 @@ class JsonlSource:
         acl: tuple[str, ...] | None = None,
         url_base: str | None = None,
     ) -> None:
-        """Check the file and read the ACL sidecar next to it.
+        """Check the file and read the ACL sidecars at and above its folder.
 
         Args:
             path: The `.jsonl` file.
-            name: Source name; default the file's stem.
+            name: Source name; default the file's stem and a hash of its path (`default_source_name`).
             acl: Principals for lines without `acl` that no sidecar rule matches.
             url_base: Lines without `url` get `url_base` joined with their id.
 
         Raises:
-            InputError: The file does not exist, the sidecar is invalid, or `name` / `url_base` is malformed.
+            InputError: The file does not exist, a sidecar is invalid, or `name` / `url_base` is malformed.
         """
         path = path.expanduser()
         if not path.is_file():
             raise InputError(f"no such file: {path}")
         self.path = path
-        self._name = check_source_name(name, default=path.stem or "export")
+        default, legacy = default_source_name(path, base=path.stem or "export")
+        self._name = check_source_name(name, default=default)
+        self._legacy_name = legacy if name is None else None
         self.url_base = check_url_base(url_base)
-        self.rules: AclRules = load_acl_rules(path.parent, default=acl)
+        self.access = AclResolver(path.parent, acl=acl)
 
     @property
     def name(self) -> str:
         """Recorded on every `Document.source`; pruning is scoped to it."""
         return self._name
+
+    @property
+    def legacy_name(self) -> str | None:
+        """The default name before names carried a hash of the path (the file's stem); None when named."""
+        return self._legacy_name
+
+    def rename(self, name: str) -> None:
+        """Record `name` on every document from now on (the pipeline keeps a name an index already holds)."""
+        self._name = name
+
+    def doc_ids(self) -> Iterator[str]:
+        """The ids of the lines that have one, without building documents.
+
+        Raises:
+            InputError: The file can no longer be read.
+        """
+        try:
+            with self.path.open("rb") as handle:
+                for line_no, raw in enumerate(handle, start=1):
+                    try:
+                        doc_id = _parse_line(raw, first=line_no == 1).get("id") if raw.strip() else None
+                    except ValueError:
+                        continue
+                    if isinstance(doc_id, str) and doc_id.strip():
+                        yield doc_id.strip()
+        except OSError as err:
+            raise InputError(f"cannot read {self.path}: {err.strerror}") from err
 
     def items(self) -> Iterator[Document | LoadFailure]:
         """Yield each line as a `Document`, or a `LoadFailure` naming its id (else `file:line`) and the problem.
@@ -110,7 +147,10 @@ class JsonlSource:
         title = _optional_str(record, "title")
         url = _optional_str(record, "url")
         updated_at = _iso_datetime(record["updated_at"]) if "updated_at" in record else default_updated_at
-        acl = _principals(record["acl"]) if "acl" in record else self.rules.principals_for(doc_id)
+        try:
+            acl = _principals(record["acl"]) if "acl" in record else self.access.principals_for(doc_id)
+        except DocumentError as err:
+            raise ValueError(str(err)) from err
         metadata = _metadata(record["metadata"]) if "metadata" in record else {}
         url = url or (join_url(self.url_base, doc_id) if self.url_base else "")
         refused = url_refusal(url)
