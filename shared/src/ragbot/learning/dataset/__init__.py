@@ -17,6 +17,7 @@ of questions also appears with distractors only and "I don't know" as the target
 
 Everything is redacted again on the way out (the log is already; the documents may name people), only passages
 that `allow` principals may read are used (an adapter answers everyone: what it learns must be public to them),
+an answer whose sentences quote a passage only others may read is left out whatever it cites (support.py),
 questions are de-duplicated (a correction wins, then the newest), and the newest `validation_share` of questions
 is held out (split by time, never by chance: the validation set is what the model has not seen yet).
 
@@ -26,6 +27,7 @@ per line (trl's conversational prompt-completion format), `dataset_card.json` an
     options.py    `DatasetOptions`: the date filter, the size, the split and the mixing
     targets.py    which records teach what (`choose_target`), why the others were skipped (`Tally`), de-duplication
     sources.py    the sources shown with an answer, resolved and hash-checked; distractors (`Mixer`)
+    support.py    whether an answer's words quote a passage `allow` may not read (`AnswerSupport`)
     examples.py   a target's prompt-completion examples: shuffled, renumbered, redacted, and refusals
     build.py      `build_dataset`: the steps in order, the split by time, the card's account; `DatasetTooSmall`
     files.py      the dataset folder written into place (`write_dataset`) and read back checked (`load_dataset`)

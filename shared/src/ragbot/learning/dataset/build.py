@@ -19,6 +19,7 @@ from ragbot.learning.dataset.examples import Example, examples_for
 from ragbot.learning.dataset.files import write_dataset
 from ragbot.learning.dataset.options import DatasetOptions
 from ragbot.learning.dataset.sources import Mixer, shown
+from ragbot.learning.dataset.support import AnswerSupport, principals_in
 from ragbot.learning.dataset.targets import Tally, Target, choose_target, deduplicated
 from ragbot.ports import DocumentIndex
 
@@ -58,10 +59,12 @@ def build_dataset(
     wanted = {ref.chunk_id for t in targets for ref in shown(t.record)}
     chunks = index.chunks(sorted(wanted)) if wanted else {}
     mixer = Mixer(index, allow=options.allow)
+    asked_as = (p for t in targets for p in t.record.principals)
+    support = AnswerSupport(index, allow=options.allow, others=principals_in(index, also=asked_as)) if targets else None
     examples: list[Example] = []
     used: list[Target] = []
     for target in sorted(targets, key=lambda t: (t.record.asked_at, t.record.question_id)):
-        built = examples_for(target, chunks=chunks, mixer=mixer, options=options, tally=tally)
+        built = examples_for(target, chunks=chunks, mixer=mixer, options=options, tally=tally, support=support)
         if built:
             used.append(target)
             examples.extend(built)

@@ -20,7 +20,8 @@ from ragbot.generation.citations import MARKER, cited_numbers
 from ragbot.generation.prompting import PROMPT_VERSION, build_prompt, estimate_tokens
 from ragbot.interactions.redact import redact
 from ragbot.learning.dataset.options import DatasetOptions
-from ragbot.learning.dataset.sources import Mixer, usable_sources
+from ragbot.learning.dataset.sources import Mixer, shown, usable_sources
+from ragbot.learning.dataset.support import AnswerSupport
 from ragbot.learning.dataset.targets import Kind, Tally, Target
 from ragbot.models import Chunk, ConversationRef, Passage, Question
 from ragbot.texts import MODEL_REFUSAL
@@ -64,7 +65,13 @@ class Example:
 
 
 def examples_for(
-    target: Target, *, chunks: dict[str, Chunk], mixer: Mixer, options: DatasetOptions, tally: Tally
+    target: Target,
+    *,
+    chunks: dict[str, Chunk],
+    mixer: Mixer,
+    options: DatasetOptions,
+    tally: Tally,
+    support: AnswerSupport | None = None,
 ) -> list[Example]:
     """The examples `target` gives: its own, and for a share of answers a refusal over distractors only.
 
@@ -74,14 +81,21 @@ def examples_for(
         mixer: Where distractors come from.
         options: Distractors, refusal share, readers, length and seed.
         tally: Where a skipped question's reason is counted.
+        support: Checks the answer's words against what `options.allow` may read (`AnswerSupport`).
 
     Returns:
-        The examples, or none (and the reason tallied) when its sources cannot be shown or do not fit.
+        The examples, or none (and the reason tallied) when its sources cannot be shown or do not fit, or when
+        its answer quotes a passage `options.allow` may not read, whatever it cites.
     """
     record = target.record
     kept = usable_sources(target, chunks=chunks, allow=options.allow, tally=tally)
     if kept is None:
         return []
+    if support is not None and target.kind != "refusal":
+        logged = [chunks[ref.chunk_id] for ref in shown(record) if ref.chunk_id in chunks]
+        if support.quotes_unreadable(target.text, readable_chunks=list(kept.values()), shown=logged):
+            tally.skip("the answer quotes a passage --allow may not read")
+            return []
 
     rng = random.Random(f"{options.seed}:{record.question_id}")  # noqa: S311 - shuffling, not secrecy
     avoid = {ref.doc_id for ref in record.retrieved}
