@@ -234,19 +234,23 @@ def build_async_redis(settings: RedisSettings) -> redis.asyncio.Redis:
     """An asyncio Redis client with the configured timeouts (adapters).
 
     A command that meets a connection Redis closed (it restarted) is sent once more on a new one, so the first
-    question after a Redis restart is not told the service is unavailable.
+    question after a Redis restart is not told the service is unavailable. At most 100 connections; a burst that
+    needs more waits (up to the command timeout) for one to come free instead of failing at once.
     """
     import redis.asyncio
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    return redis.asyncio.Redis.from_url(
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=100,
+        timeout=settings.socket_timeout_s,
         socket_timeout=settings.socket_timeout_s,
         socket_connect_timeout=settings.connect_timeout_s,
         retry=Retry(NoBackoff(), 1),
         retry_on_error=[redis.asyncio.ConnectionError],
     )
+    return redis.asyncio.Redis(connection_pool=pool)
 
 
 PlatformFactory = Callable[[Settings], PlatformSenders]
