@@ -82,6 +82,7 @@ bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/es_bulk.py --chunks 10000,100000
 	$(BIN)/python bench/chat.py
+	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/generation.py
 	$(BIN)/python bench/finetune.py
 

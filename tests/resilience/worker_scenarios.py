@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import statistics
 import time
@@ -136,7 +137,8 @@ def wait_settled(slack: FakeSlackApi, event: dict[str, Any], *, timeout: float) 
 
 
 def answered(shown: list[str]) -> bool:
-    return len(shown) == 1 and "[1]" in shown[0]
+    """One message, an answer citing its sources (`[n]`)."""
+    return len(shown) == 1 and re.search(r"\[\d+\]", shown[0]) is not None and "*Sources*" in shown[0]
 
 
 def apologised(shown: list[str]) -> bool:
@@ -185,9 +187,11 @@ def kill_child_mid_reply(
         [child] = worker.children()
         os.kill(child, signal.SIGKILL)  # holding the claim, mid-send
         killed = time.monotonic()
-        shown = wait_settled(slack, event, timeout=60)
-        record = record_of(Path(env["RAGBOT_DATA_DIR"]), question_id)
-        return Recovery(shown, record.status, time.monotonic() - killed, worker.log_text())
+        wait_settled(slack, event, timeout=60)
+        # The killed process's request may still have reached Slack; the delivery that finishes the job (after the
+        # dead holder's lease runs out) writes the record.
+        record = record_of(Path(env["RAGBOT_DATA_DIR"]), question_id, timeout=60)
+        return Recovery(said_in(slack, event), record.status, time.monotonic() - killed, worker.log_text())
     finally:
         slack.delay("chat.update", 0)
         worker.stop()
@@ -311,6 +315,7 @@ class BurstOutcome:
     settled_s: float
     answer_s: list[float] = field(default_factory=list)  # post → answer, for the answered
     busy_s: list[float] = field(default_factory=list)  # post → the busy notice, for the refused
+    apology_s: list[float] = field(default_factory=list)  # post → the apology, for those that expired
 
     @property
     def answered(self) -> list[int]:
@@ -339,6 +344,7 @@ class BurstOutcome:
             "answer_s_max": round(max(self.answer_s), 2) if self.answer_s else None,
             "busy_s_median": median(self.busy_s),
             "busy_s_max": round(max(self.busy_s), 2) if self.busy_s else None,
+            "apology_s_median": median(self.apology_s),
             "settled_s": round(self.settled_s, 2),
         }
 
@@ -372,7 +378,12 @@ def burst(
             if i not in seen and settled(shown := said_in(slack, event)):
                 seen[i] = shown
                 took = time.monotonic() - posted
-                (outcome.busy_s if told_busy(shown) else outcome.answer_s if answered(shown) else []).append(took)
+                if told_busy(shown):
+                    outcome.busy_s.append(took)
+                elif answered(shown):
+                    outcome.answer_s.append(took)
+                elif apologised(shown):
+                    outcome.apology_s.append(took)
         if time.monotonic() > deadline:
             raise AssertionError(f"{size - len(seen)} questions still waiting after {timeout} s")
         time.sleep(0.1)
