@@ -46,6 +46,7 @@ MUST_GO: tuple[Secret, ...] = (
     Secret("my password is hunter2", "[token]", ("hunter2",)),
     Secret("my password is sunshine", "[token]", ("sunshine",)),
     Secret("the new password is now Winter2025!", "[token]", ("Winter2025",)),
+    Secret("the password is Pa55word! ok", "[token]", ("Pa55word", "[token]!")),
     Secret("password for the VPN is Tr0ub4dor", "[token]", ("Tr0ub4dor",)),
     Secret("mein Passwort ist Sommer2024!", "[token]", ("Sommer2024",)),
     Secret("das Kennwort lautet: Geheim123", "[token]", ("Geheim123",)),
@@ -143,6 +144,7 @@ MUST_STAY: tuple[str, ...] = (
     # Sentences about passwords and keys that name none.
     "my password is expired",
     "my password is not working",
+    "my password is expired. What now?",
     "the token is valid",
     "the token was revoked",
     "Your Okta password is therefore the most important password you have.",

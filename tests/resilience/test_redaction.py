@@ -66,8 +66,8 @@ def test_the_corpus_rates_are_what_the_docs_say() -> None:
     """docs/CHAT.md ("Personal data") quotes these counts; change both together."""
     missed = [s.text for s in MUST_GO if s.placeholder not in redact(s.text)]
     over = [t for t in MUST_STAY if redact(t) != t]
-    assert (len(MUST_GO), len(missed)) == (59, 0)
-    assert (len(MUST_STAY), len(over)) == (66, 0)
+    assert (len(MUST_GO), len(missed)) == (60, 0)
+    assert (len(MUST_STAY), len(over)) == (67, 0)
 
 
 def test_the_handbook_loses_only_its_contact_details() -> None:
@@ -323,7 +323,8 @@ def test_a_hostile_question_leaves_no_personal_data_in_logs_or_records(
             for _ in range(2):
                 tgi.fail_next(422, error_type="validation", error=f"Input validation error: {HOSTILE}")
         else:
-            tgi.responder = lambda request: f"You wrote {EMAIL}, {CARD}, {IBAN}; your password is {PASSWORD}. 25 days [1]."
+            echoed = f"You wrote {EMAIL}, {CARD}, {IBAN}; your password is {PASSWORD} 25 days [1]."
+            tgi.responder = lambda request: echoed
         server = build_model_server(TgiSettings(url=tgi.url))
         retriever = Retriever(embedder=HashEmbedder(), index=handbook_index, settings=RetrievalSettings())
         extractive = ExtractiveGenerator(embedder=HashEmbedder(), settings=AnswerSettings(min_confidence=0.0))
@@ -349,7 +350,7 @@ def test_a_hostile_question_leaves_no_personal_data_in_logs_or_records(
 
     assert all(record is not None for record in stored)
     dumped = json.dumps([record.model_dump(mode="json") for record in stored if record is not None])
-    assert not [s for s in PERSONAL if s in dumped], dumped
+    assert not [s for s in (*PERSONAL, "[token]!") if s in dumped], dumped
     assert MARKER in dumped  # the question is kept, redacted
     for placeholder in ("[email]", "[phone]", "[card]", "[token]", "[iban]"):
         assert placeholder in dumped

@@ -76,12 +76,13 @@ _QUALIFIER = (  # "password for the VPN is …"
 _ASSIGNED_SECRET = re.compile(
     rf"(?i)({_KEY_WORDS}{_QUALIFIER})(\s*[:=]\s*|\s+(?:is|was|are|ist|war|lautet|lauten|=)(?:\s*:)?\s+"
     r"(?:(?:now|currently|still|jetzt|nun|set\s+to|changed\s+to)\s+)?)"
-    r"(\"[^\"]*\"|'[^']*'|`[^`]*`|\S+?)(?=[.,;:!?)]*(?:\s|$))"
+    r"(\"[^\"]*\"|'[^']*'|`[^`]*`|\S+)"
 )
-_LOOSE_SECRET = re.compile(
-    rf"(?i)({_KEY_WORDS})(\s+)(?=\S*[\d!#$%&*?@^~])(?!\d{{1,4}}(?:[.,:/-]\d{{1,4}})*[.,;:!?)]*(?:\s|$))"
-    r"(\S{4,}?)(?=[.,;:!?)]*(?:\s|$))"
-)
+# A secret runs to the next space: punctuation at its end may belong to it ("Pa55word!"), so it goes too.
+_LOOSE_SECRET = re.compile(rf"(?i)({_KEY_WORDS})(\s+)(\S+)")
+_CREDENTIAL_LIKE = re.compile(r"[\d!#$%&*?@^~]")
+_SMALL_NUMBER = re.compile(r"\d{1,4}(?:[.,:/-]\d{1,4})*")  # "password 2 times", "token 2024": counts, years, dates
+_TRAILING = ".,;:!?)"
 # Words that follow "is" in ordinary sentences about passwords and tokens; anything else after "is" is taken to be
 # the secret itself ("my password is sunshine").
 _NOT_A_SECRET = frozenset(
@@ -193,15 +194,21 @@ def _random_looking(match: re.Match[str]) -> str:
 
 def _assigned(match: re.Match[str]) -> str:
     name, joint, value = match.group(1), match.group(2), match.group(3)
-    if _PLACEHOLDER.fullmatch(value):
+    core = value.rstrip(_TRAILING)
+    if _PLACEHOLDER.fullmatch(core):
         return match.group(0)
-    if joint.strip() not in (":", "=") and value[:1] not in "\"'`" and _ordinary_word(value):
+    if joint.strip() not in (":", "=") and value[:1] not in "\"'`" and _ordinary_word(core):
         return match.group(0)
     return f"{name}{joint}[token]"
 
 
 def _loose(match: re.Match[str]) -> str:
-    if _PLACEHOLDER.search(match.group(3)):
+    """`password x`: x goes only when it looks like a credential (4+ characters, a digit or a symbol)."""
+    value = match.group(3)
+    core = value.rstrip(_TRAILING)
+    if _PLACEHOLDER.search(value) or len(core) < 4 or not _CREDENTIAL_LIKE.search(core):
+        return match.group(0)
+    if _SMALL_NUMBER.fullmatch(core):
         return match.group(0)
     return f"{match.group(1)}{match.group(2)}[token]"
 
