@@ -9,8 +9,10 @@ Redis and the SQLite interaction log), with every logger at DEBUG.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -71,21 +73,19 @@ def test_the_corpus_rates_are_what_the_docs_say() -> None:
 
 
 def test_the_handbook_loses_only_its_contact_details() -> None:
-    """Over-redaction on real prose: the sample handbook's 20+ pages, full of dates, amounts, versions and ids."""
-    changed: list[str] = []
+    """Over-redaction on real prose: the sample handbook's pages, full of dates, amounts, versions and ids."""
+    removed: list[str] = []
     numbers = 0
     for path in sorted(HANDBOOK.rglob("*")):
         if not path.is_file() or path.name.startswith("."):
             continue
-        text = path.read_text(encoding="utf-8")
-        numbers += sum(any(c.isdigit() for c in word) for word in text.split())
-        redacted = redact(text)
-        changed += [word for word in redacted.split() if "[" in word and "]" in word and word not in text.split()]
-    kinds = sorted({w[w.index("[") : w.index("]") + 1] for w in changed})
-    # Staff mailboxes, two office phone numbers and the admin password a prompt-injection test plants: nothing else.
-    assert kinds == ["[email]", "[phone]", "[token]"]
-    assert len([w for w in changed if "[token]" in w]) == 1 and len([w for w in changed if "[phone]" in w]) == 2
-    assert numbers > 700  # the words with digits in them that all survive: dates, amounts, versions, ids
+        words = path.read_text(encoding="utf-8").split()
+        numbers += sum(any(c.isdigit() for c in word) for word in words)
+        matcher = difflib.SequenceMatcher(None, words, redact(" ".join(words)).split(), autojunk=False)
+        removed += [" ".join(words[i:j]) for op, i, j, _, _ in matcher.get_opcodes() if op != "equal"]
+    contact = re.compile(r"^\S+@\S+$|^\+[\d ]+,?$|^hunter2\.$")  # a mailbox, an office phone, a planted password
+    assert removed and not [text for text in removed if not contact.match(text)]
+    assert numbers > 700  # the words with digits in them, which all survive: dates, amounts, versions, ids
 
 
 # ---- generated: what must stay and what must go
