@@ -1,9 +1,10 @@
 """Load source files into `Document`s whose text is light Markdown, whatever the format.
 
 Every loader keeps the structure the chunker needs: headings as `#` lines, list items as `- ` lines and tables as
-`| a | b |` rows. Markdown passes through (minus front matter), HTML and Word (.docx) are converted, plain text and
-PDF become paragraphs. A file that cannot be read, or whose front matter `url:` fails the URL policy
-(`ragbot.urls`), raises `DocumentError`; the caller reports it and carries on.
+`| a | b |` rows. Markdown passes through (minus front matter), HTML (`html_text`: the page's content, not its
+navigation or hidden parts) and Word (.docx) are converted, plain text and PDF become paragraphs. A file that
+cannot be read, or whose front matter `url:` fails the URL policy (`ragbot.urls`), raises `DocumentError`; the
+caller reports it and carries on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from ragbot.errors import DocumentError, InputError
 from ragbot.ingestion.acl import ACL_SIDECAR, AclResolver, AclRules
+from ragbot.ingestion.html_text import html_to_markdown
 from ragbot.models import Document
 from ragbot.urls import shown, url_problem
 
@@ -193,7 +195,10 @@ def load_document(file: SourceFile, *, source: str) -> Document:
     else:
         decoded = _decode(raw, path=file.doc_id)
         if suffix in {".html", ".htm"}:
-            text, title = _html_text(decoded)
+            try:
+                text, title = html_to_markdown(decoded)
+            except RecursionError as err:
+                raise DocumentError("the HTML nests too deeply to read", path=file.doc_id) from err
         elif suffix in {".md", ".markdown"}:
             meta, text = _split_front_matter(decoded)
             title = meta.pop("title", "") or first_h1(text)
@@ -299,48 +304,6 @@ def _updated_at(value: str, *, file: SourceFile) -> datetime:
     if file.modified is not None:
         return file.modified if file.modified.tzinfo else file.modified.replace(tzinfo=UTC)
     return datetime.fromtimestamp(file.path.stat().st_mtime, tz=UTC).replace(microsecond=0)
-
-
-def _html_text(html: str) -> tuple[str, str]:
-    from bs4 import BeautifulSoup, Tag
-
-    soup = BeautifulSoup(html, "html.parser")
-    for junk in soup(["script", "style", "noscript", "nav", "footer", "template", "svg"]):
-        junk.decompose()
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    body = soup.body or soup
-    lines: list[str] = []
-
-    def inline(tag: Tag) -> str:
-        return " ".join(tag.get_text(" ", strip=True).split())
-
-    for el in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "tr", "pre", "blockquote", "dt", "dd"]):
-        # Nested blocks (a <p> inside an <li>) are emitted once, by the outer element.
-        if el.find_parent(["li", "pre", "blockquote", "tr", "dd"]):
-            continue
-        name = el.name
-        if name.startswith("h"):
-            lines += ["", "#" * int(name[1]) + " " + inline(el), ""]
-        elif name == "li":
-            depth = len(el.find_parents(["ul", "ol"])) - 1
-            lines.append("  " * max(depth, 0) + "- " + inline(el))
-        elif name == "tr":
-            cells = [inline(c).replace("|", "/") for c in el.find_all(["th", "td"])]
-            if cells:
-                lines.append("| " + " | ".join(cells) + " |")
-                if el.find("th") and not el.find_previous_sibling("tr"):
-                    lines.append("|" + " --- |" * len(cells))
-        elif name == "pre":
-            lines += ["", "```", el.get_text().strip("\n"), "```", ""]
-        else:
-            text = inline(el)
-            if text:
-                lines += ["", text, ""]
-    if not title:
-        h1 = body.find("h1")
-        title = inline(h1) if isinstance(h1, Tag) else ""
-    # Lists and tables are contiguous runs of lines; everything else is separated by blank lines.
-    return "\n".join(lines), title
 
 
 def _pdf_text(raw: bytes, *, path: str) -> tuple[str, str]:
