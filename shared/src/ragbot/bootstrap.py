@@ -250,7 +250,8 @@ def build_async_redis(settings: RedisSettings) -> redis.asyncio.Redis:
         retry=Retry(NoBackoff(), 1),
         retry_on_error=[redis.asyncio.ConnectionError],
     )
-    return redis.asyncio.Redis(connection_pool=pool)
+    # from_pool: closing the client closes its pool (a client given a pool would leave the connections open).
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 PlatformFactory = Callable[[Settings], PlatformSenders]
