@@ -27,6 +27,7 @@ from ragbot.urls import shown, url_problem
 __all__ = [
     "LoadFailure",
     "NamedByPath",
+    "PathNamedSource",
     "Source",
     "check_source_name",
     "check_url_base",
@@ -77,6 +78,35 @@ class NamedByPath(Protocol):
     def rename(self, name: str) -> None:
         """Record `name` on every document from now on."""
         ...
+
+
+class PathNamedSource:
+    """The name bookkeeping of a source read from a path: its name, the default it had before, and renaming.
+
+    Args:
+        name: The name given, or None for the default (`default_source_name` of `path`, from `base`).
+        path: What the default name's hash is taken of.
+        base: The readable part of the default name.
+    """
+
+    def __init__(self, name: str | None, *, path: Path, base: str) -> None:
+        default, legacy = default_source_name(path, base=base)
+        self._name = check_source_name(name, default=default)
+        self._legacy_name = legacy if name is None else None
+
+    @property
+    def name(self) -> str:
+        """Recorded on every `Document.source`; pruning is scoped to it."""
+        return self._name
+
+    @property
+    def legacy_name(self) -> str | None:
+        """The default name before names carried a hash of the path; None when the name was given."""
+        return self._legacy_name
+
+    def rename(self, name: str) -> None:
+        """Record `name` on every document from now on (the pipeline keeps a name an index already holds)."""
+        self._name = name
 
 
 def default_source_name(path: Path, *, base: str) -> tuple[str, str]:

@@ -10,9 +10,8 @@ from ragbot.ingestion.acl import AclResolver
 from ragbot.ingestion.load import SourceFile, discover, load_document
 from ragbot.ingestion.sources.base import (
     LoadFailure,
-    check_source_name,
+    PathNamedSource,
     check_url_base,
-    default_source_name,
     join_url,
     url_refusal,
 )
@@ -21,7 +20,7 @@ from ragbot.models import Document
 __all__ = ["FolderSource"]
 
 
-class FolderSource:
+class FolderSource(PathNamedSource):
     """The supported files under a folder (or one file); a document's id is its POSIX path under the folder.
 
     Access comes from every `.ragbot-acl.toml` sidecar above a file, up to the filesystem root (`AclResolver`), so
@@ -58,26 +57,10 @@ class FolderSource:
             raise InputError(f"no such file or folder: {root}")
         self.root = root
         self.folder = root if root.is_dir() else root.parent
-        default, legacy = default_source_name(self.folder, base=self.folder.resolve().name or "files")
-        self._name = check_source_name(name, default=default)
-        self._legacy_name = legacy if name is None else None
+        super().__init__(name, path=self.folder, base=self.folder.resolve().name or "files")
         self.url_base = check_url_base(url_base)
         self.follow_symlinks = follow_symlinks
         self.access = AclResolver(self.folder, acl=acl)
-
-    @property
-    def name(self) -> str:
-        """Recorded on every `Document.source`; pruning is scoped to it."""
-        return self._name
-
-    @property
-    def legacy_name(self) -> str | None:
-        """The default name before names carried a hash of the path (the folder's name); None when named."""
-        return self._legacy_name
-
-    def rename(self, name: str) -> None:
-        """Record `name` on every document from now on (the pipeline keeps a name an index already holds)."""
-        self._name = name
 
     def doc_ids(self) -> Iterator[str]:
         """The ids `items` would yield, without loading anything."""

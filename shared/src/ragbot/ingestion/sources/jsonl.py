@@ -16,9 +16,8 @@ from ragbot.ingestion.acl import AclResolver
 from ragbot.ingestion.load import first_h1, normalize_text
 from ragbot.ingestion.sources.base import (
     LoadFailure,
-    check_source_name,
+    PathNamedSource,
     check_url_base,
-    default_source_name,
     join_url,
     url_refusal,
 )
@@ -29,7 +28,7 @@ __all__ = ["JsonlSource"]
 _JSONL_KEYS = frozenset({"id", "title", "url", "text", "updated_at", "acl", "metadata"})
 
 
-class JsonlSource:
+class JsonlSource(PathNamedSource):
     """A JSONL export, one document a line: `{"id", "text", "title", "url", "updated_at", "acl", "metadata"}`.
 
     `id` and `text` are required non-empty strings; the text is light Markdown. `title` defaults to the text's first
@@ -64,25 +63,9 @@ class JsonlSource:
         if not path.is_file():
             raise InputError(f"no such file: {path}")
         self.path = path
-        default, legacy = default_source_name(path, base=path.stem or "export")
-        self._name = check_source_name(name, default=default)
-        self._legacy_name = legacy if name is None else None
+        super().__init__(name, path=path, base=path.stem or "export")
         self.url_base = check_url_base(url_base)
         self.access = AclResolver(path.parent, acl=acl)
-
-    @property
-    def name(self) -> str:
-        """Recorded on every `Document.source`; pruning is scoped to it."""
-        return self._name
-
-    @property
-    def legacy_name(self) -> str | None:
-        """The default name before names carried a hash of the path (the file's stem); None when named."""
-        return self._legacy_name
-
-    def rename(self, name: str) -> None:
-        """Record `name` on every document from now on (the pipeline keeps a name an index already holds)."""
-        self._name = name
 
     def doc_ids(self) -> Iterator[str]:
         """The ids of the lines that have one, without building documents.
